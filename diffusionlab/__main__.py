@@ -1,0 +1,79 @@
+"""Command line: ``python -m diffusionlab <command>``.
+
+    grade [NN ...] [--exercises DIR]   grade your exercises (default folder: exercises/)
+    train NAME --out DIR               retrain a shipped model from scratch (see `train --help`)
+    notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
+    tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def _grade(args) -> int:
+    from .grading import main as grade_main
+
+    return grade_main(args.numbers, exercises=args.exercises, timeout=args.timeout)
+
+
+def _train(args) -> int:
+    from .recipes import run_recipe
+
+    return run_recipe(args.name, out=args.out, steps=args.steps, seed=args.seed,
+                      command=" ".join(["python -m diffusionlab"] + sys.argv[1:]))
+
+
+def _notebooks(args) -> int:
+    from .notebook_runner import main as nb_main
+
+    return nb_main(args.numbers, timeout=args.timeout)
+
+
+def _tour(args) -> int:
+    tour = importlib.import_module("diffusionlab.tour")
+    return tour.main(out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m diffusionlab",
+                                     description="diffusionlab: the course's command line")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("grade", help="grade exercises: passed / failing / not started")
+    g.add_argument("numbers", nargs="*", help="exercise numbers such as 01 05 (default: all)")
+    g.add_argument("--exercises", default=None,
+                   help="folder with your exNN_*.py files (default: exercises/ of this repo)")
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per exercise")
+    g.set_defaults(func=_grade)
+
+    t = sub.add_parser("train", help="retrain a shipped model from scratch")
+    t.add_argument("name", help="which model (see the list in `diffusionlab.recipes`)")
+    t.add_argument("--out", required=True, help="folder to write the checkpoint into")
+    t.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_train)
+
+    n = sub.add_parser("notebooks", help="re-execute lesson notebooks in place")
+    n.add_argument("numbers", nargs="*", help="notebook numbers such as 01 05 (default: all)")
+    n.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    n.set_defaults(func=_notebooks)
+
+    r = sub.add_parser("tour", help="generate a prompt grid and the pipeline figure as PNGs")
+    r.add_argument("--out", required=True, help="folder to write the PNGs into")
+    r.set_defaults(func=_tour)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

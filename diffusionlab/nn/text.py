@@ -1,0 +1,282 @@
+"""A tiny CLIP for the shapes world, built from ``transformers``' own CLIP classes.
+
+CLIP (Learning Transferable Visual Models From Natural Language Supervision, Radford et
+al. 2021) trains a text encoder and an image encoder together so that a caption and its
+image land on nearby unit vectors. Stable Diffusion keeps only the *text* half, frozen
+(SD 1.x: OpenAI's CLIP ViT-L/14 text encoder), and its U-Net cross-attends to the
+encoder's *last hidden states*, one vector per token of the padded 77-token prompt, not
+to the single pooled embedding that CLIP's contrastive loss uses.
+
+Here, at toy scale:
+
+* a word-level tokenizer (``tokenizers`` WordLevel model, lowercase, whitespace split)
+  wrapped in ``transformers.PreTrainedTokenizerFast``: ``<|startoftext|>`` + words +
+  ``<|endoftext|>`` padded with ``<pad>`` to ``max_length`` = 12 (SD: 77). Its vocabulary
+  is every word a shapes caption can use. A word it does not know becomes ``<unk>``
+  (like CLIP's BPE, it never raises); :func:`unknown_words` lists such words so a caller
+  can warn.
+* ``TinyCLIP``: ``transformers.CLIPModel`` with a small ``CLIPConfig`` (64 wide, 3 layers,
+  4 heads; 32x32 images cut into 4x4 patches), trained contrastively on shapes scenes
+  (``diffusionlab.recipes.clip``), saved and loaded with ``save_pretrained`` /
+  ``from_pretrained`` from a local folder, so the same folder also opens with
+  ``CLIPModel.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)``.
+
+The contrastive loss (Radford et al. 2021, Figure 3), for a batch of n (image, text) pairs:
+
+    I = normalize(W_i f_img(images)),  T = normalize(W_t f_txt(texts))     (n, D) each
+    logits = exp(tau) * T I^T                   cosine similarities, learned temperature tau
+    loss = (CE(logits, targets) + CE(logits^T, targets^T)) / 2      symmetric cross-entropy
+
+With one-hot targets text i belongs to image i only. Shapes captions break that in two
+ways. (1) Two pairs in a batch can share a caption exactly (there are only 270 full
+captions, and many partial ones coincide): the encoder gives both one text vector, so
+the best any model can do is to split that row 50/50 between the two images, which is
+exactly what soft targets ask (for exact duplicates the one-hot loss happens to have the
+same value and gradient, so this case is harmless either way). (2) A partial caption such
+as "a red shape" is *true* of every red image in the batch, yet one-hot targets push it
+away from all of them but one: false negatives, which teach the text encoder that "red"
+does not mean red. So the targets here are soft and follow the truth: text i's target is
+uniform over every image j the caption describes (all the attributes it names match
+image j's true attributes), and image j's target is uniform over every caption true of
+it (``match`` in :func:`contrastive_loss`, built by ``recipes.clip.match_matrix``). This
+reduces to the paper's one-hot targets when no caption describes another pair's image.
+See :func:`contrastive_loss`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_int, check_tensor
+
+BOS, EOS, PAD, UNK = "<|startoftext|>", "<|endoftext|>", "<pad>", "<unk>"
+SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)          # ids 0..3 (eos must not be id 2: see below)
+MAX_LENGTH = 12                                # bos + up to 10 words + eos, padded
+# Words a person may type around the attribute names ("something red", "the middle").
+EXTRA_WORDS = ("a", "an", "the", "at", "in", "on", "of", "shape", "object", "something",
+               "centre", "middle")
+
+
+def vocabulary() -> list[str]:
+    """Every word a shapes caption can contain (sorted), from ``diffusionlab.data.shapes``."""
+    from ..data.shapes import ATTRIBUTES
+
+    words = set(EXTRA_WORDS)
+    for values in ATTRIBUTES.values():
+        for value in values:
+            words.update(value.split())                # "top left" -> "top", "left"
+    return sorted(words)
+
+
+def build_tokenizer(max_length: int = MAX_LENGTH):
+    """A word-level ``PreTrainedTokenizerFast``: lowercase, split on whitespace and
+    punctuation, ``<|startoftext|> words <|endoftext|>``, padded right with ``<pad>``."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    max_length = check_int("max_length", max_length, minimum=3)
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for word in vocabulary():
+        vocab[word] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(),
+                                           normalizers.Replace(Regex(r"[,.;:!?]"), " ")])
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS,
+                                   pad_token=PAD, unk_token=UNK, model_max_length=max_length,
+                                   padding_side="right", truncation_side="right")
+
+
+def unknown_words(tokenizer, caption: str) -> list[str]:
+    """The words of ``caption`` that ``tokenizer`` maps to ``<unk>`` (empty list if none)."""
+    if not isinstance(caption, str):
+        raise TypeError(f"caption must be a str, got {type(caption).__name__}")
+    unk = tokenizer.unk_token_id
+    enc = tokenizer(caption, add_special_tokens=False, return_offsets_mapping=True)
+    return [caption[a:b] for i, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]) if i == unk]
+
+
+def _check_captions(captions) -> list[str]:
+    if isinstance(captions, str):
+        captions = [captions]
+    if not isinstance(captions, (list, tuple)) or len(captions) == 0:
+        raise TypeError(f"captions must be a str or a non-empty list of str, got "
+                        f"{type(captions).__name__}")
+    for i, c in enumerate(captions):
+        if not isinstance(c, str):
+            raise TypeError(f"captions[{i}] must be a str, got {type(c).__name__}")
+    return list(captions)
+
+
+def clip_config(vocab_size: int, max_length: int = MAX_LENGTH, hidden_size: int = 64,
+                layers: int = 3, heads: int = 4, projection_dim: int = 64,
+                image_size: int = 32, patch_size: int = 4):
+    """A small ``transformers.CLIPConfig`` (OpenAI's ViT-B/32 CLIP: width 512/768, 12 layers)."""
+    from transformers import CLIPConfig
+
+    common = dict(hidden_size=hidden_size, intermediate_size=4 * hidden_size,
+                  num_hidden_layers=layers, num_attention_heads=heads, hidden_act="quick_gelu")
+    text = dict(common, vocab_size=vocab_size, max_position_embeddings=max_length,
+                pad_token_id=SPECIAL_TOKENS.index(PAD), bos_token_id=SPECIAL_TOKENS.index(BOS),
+                # transformers pools at the first eos; an eos id of 2 selects a legacy
+                # argmax(input_ids) rule instead, which is why eos is id 3 here.
+                eos_token_id=SPECIAL_TOKENS.index(EOS))
+    vision = dict(common, image_size=image_size, patch_size=patch_size, num_channels=3)
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
+
+
+def contrastive_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scale: torch.Tensor,
+                     match: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric cross-entropy over the cosine-similarity matrix (Radford et al. 2021, Fig. 3).
+
+    Args:
+        text_emb, image_emb: (n, D) unit vectors; row i of each is a training pair.
+        logit_scale: the learned log-temperature tau (a 0-d tensor); exp(tau) is capped at
+            100 as in the paper.
+        match: optional (n, n) bool, ``match[i, j]`` = caption i is true of image j (the
+            diagonal must be True). Default: the identity (the paper's one-hot targets).
+    """
+    n = text_emb.shape[0]
+    logits = logit_scale.clamp(max=math.log(100.0)).exp() * text_emb @ image_emb.T  # (texts, images)
+    if match is None:
+        match = torch.eye(n, dtype=torch.bool, device=logits.device)
+    if match.shape != (n, n) or not bool(match.diagonal().all()):
+        raise ValueError(f"match must be an ({n}, {n}) bool matrix with a True diagonal, "
+                         f"got shape {tuple(match.shape)}")
+    m = match.float()
+    t2i = m / m.sum(1, keepdim=True)                   # text i -> uniform over its images
+    i2t = m.T / m.T.sum(1, keepdim=True)               # image j -> uniform over its captions
+    loss_t = -(t2i * F.log_softmax(logits, dim=1)).sum(1).mean()
+    loss_i = -(i2t * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return (loss_t + loss_i) / 2
+
+
+class TinyCLIP(nn.Module):
+    """``transformers.CLIPModel`` at toy scale plus its word-level tokenizer.
+
+    ``encode_text`` / ``encode_image`` give normalized projected embeddings (what the
+    contrastive loss compares); ``token_states`` gives the text model's last hidden
+    states for the whole padded sequence (what a latent U-Net cross-attends to, as SD's
+    U-Net attends to all 77 CLIP token states). The empty prompt "" is
+    ``<|startoftext|> <|endoftext|> <pad> ...``: the unconditional context for CFG.
+    """
+
+    def __init__(self, hidden_size: int = 64, layers: int = 3, heads: int = 4,
+                 projection_dim: int = 64, image_size: int = 32, patch_size: int = 4,
+                 max_length: int = MAX_LENGTH, tokenizer=None, config=None):
+        super().__init__()
+        from transformers import CLIPModel
+
+        self.tokenizer = build_tokenizer(max_length) if tokenizer is None else tokenizer
+        if config is None:
+            config = clip_config(len(self.tokenizer), self.tokenizer.model_max_length,
+                                 hidden_size, layers, heads, projection_dim, image_size,
+                                 patch_size)
+        self.max_length = self.tokenizer.model_max_length
+        if config.text_config.max_position_embeddings < self.max_length:
+            raise ValueError(f"config allows {config.text_config.max_position_embeddings} "
+                             f"positions but the tokenizer pads to {self.max_length}")
+        config._attn_implementation = "sdpa"
+        self.model = CLIPModel(config)
+        self.image_size = config.vision_config.image_size
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, directory) -> Path:
+        """Write a Hugging Face folder: config.json + model.safetensors (CLIPModel) and the
+        tokenizer files. ``CLIPModel.from_pretrained(directory)`` reads it too."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory, device: str | torch.device = "cpu") -> "TinyCLIP":
+        """Load a folder written by :meth:`save` (local files only; never a hub)."""
+        from transformers import CLIPModel, PreTrainedTokenizerFast
+
+        directory = Path(directory)
+        if not (directory / "model.safetensors").is_file():
+            raise FileNotFoundError(f"{directory} has no model.safetensors (write one with "
+                                    f"TinyCLIP.save or `python -m diffusionlab train clip`)")
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(directory, local_files_only=True)
+        model = CLIPModel.from_pretrained(directory, local_files_only=True,
+                                          attn_implementation="sdpa")
+        obj = cls(tokenizer=tokenizer, config=model.config)
+        obj.model = model
+        return obj.to(device).eval()
+
+    @classmethod
+    def pretrained(cls, device: str | torch.device = "cpu") -> "TinyCLIP":
+        """The shipped tiny CLIP (``diffusionlab/weights/clip/``)."""
+        from ..checkpoints import weights_path
+
+        return cls.from_pretrained(weights_path("clip"), device=device)
+
+    # ------------------------------------------------------------------ encoders
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    @property
+    def context_dim(self) -> int:
+        """Width of one token state (what a U-Net's cross-attention uses as context_dim)."""
+        return self.model.config.text_config.hidden_size
+
+    @property
+    def embed_dim(self) -> int:
+        return self.model.config.projection_dim
+
+    def tokenize(self, captions) -> dict:
+        """captions (str or list) -> {"input_ids", "attention_mask"}: (B, max_length) long."""
+        captions = _check_captions(captions)
+        enc = self.tokenizer(captions, padding="max_length", max_length=self.max_length,
+                             truncation=True, return_tensors="pt")
+        return {"input_ids": enc["input_ids"].to(self.device),
+                "attention_mask": enc["attention_mask"].to(self.device)}
+
+    def _text_outputs(self, captions, **kwargs):
+        return self.model.text_model(**self.tokenize(captions), **kwargs)
+
+    def token_states(self, captions) -> torch.Tensor:
+        """(B, max_length, hidden) last hidden states of the padded sequence (SD's context)."""
+        return self._text_outputs(captions).last_hidden_state
+
+    def encode_text(self, captions) -> torch.Tensor:
+        """(B, D) unit vectors: the eos token's state, projected (CLIP's text embedding)."""
+        pooled = self._text_outputs(captions).pooler_output
+        return F.normalize(self.model.text_projection(pooled), dim=-1)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, 32, 32) in [-1, 1] -> (B, D) unit vectors."""
+        check_tensor("images", images, ndim=4)
+        S = self.image_size
+        if images.shape[1:] != (3, S, S):
+            raise ValueError(f"images must have shape (B, 3, {S}, {S}), got {tuple(images.shape)}")
+        pooled = self.model.vision_model(pixel_values=images.to(self.device)).pooler_output
+        return F.normalize(self.model.visual_projection(pooled), dim=-1)
+
+    def similarity(self, captions, images: torch.Tensor) -> torch.Tensor:
+        """(n_captions, n_images) cosine similarities."""
+        return self.encode_text(captions) @ self.encode_image(images).T
+
+    def text_attentions(self, captions) -> tuple[torch.Tensor, ...]:
+        """Per layer (B, heads, L, L) self-attention weights of the text encoder (causal)."""
+        impl = self.model.text_model.config._attn_implementation
+        self.model.text_model.config._attn_implementation = "eager"
+        try:
+            out = self._text_outputs(captions, output_attentions=True)
+        finally:
+            self.model.text_model.config._attn_implementation = impl
+        return out.attentions
+
+    def forward(self, captions, images: torch.Tensor, match: torch.Tensor | None = None):
+        """The contrastive loss of a batch of (caption, image) pairs."""
+        return contrastive_loss(self.encode_text(captions), self.encode_image(images),
+                                self.model.logit_scale, match)

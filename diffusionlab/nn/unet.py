@@ -1,0 +1,449 @@
+"""The denoising U-Net (D31-Q19): an encoder-decoder with skip connections, time
+conditioning in every block and attention at low resolution.
+
+The shape follows DDPM (Ho et al. 2020, appendix B) and diffusers'
+``UNet2DConditionModel`` at toy scale:
+
+    conv_in                                     (B, C_in, H, W) -> (B, c0, H, W)        skip 0
+    down level i (channel mult m_i):
+        layers_per_block x [ResBlock (+ SpatialTransformer if attention_levels[i])]    one skip each
+        Downsample (stride-2 conv), except at the last level                           one skip
+    mid:      ResBlock, SpatialTransformer, ResBlock                 (lowest resolution)
+    up level i (reversed):
+        (layers_per_block + 1) x [concat(h, skips.pop()) -> ResBlock (+ SpatialTransformer)]
+        Upsample (nearest x2 + conv), except at level 0
+    conv_norm_out -> SiLU -> conv_out           (B, c0, H, W) -> (B, C_out, H, W)
+
+Every ResBlock receives the timestep embedding (``TimestepEmbedding``: sinusoid,
+Linear, SiLU, Linear) and adds a per-channel projection of it to its features,
+so the noise level steers every block, not only the input.
+
+Skip connections carry each encoder feature map straight across to the decoder
+block at the same resolution, where it is concatenated to the upsampled
+features. That is what lets fine, high-frequency detail skip the bottleneck.
+``use_skips=False`` is the ablation: every skip tensor is replaced by zeros of
+the same shape, so the architecture and the parameter count stay identical and
+only the information flow across the "U" changes (the decoder weights that read
+the skip channels then see zeros and never learn anything).
+
+Attention: a ``SpatialTransformer`` (from ``diffusionlab.nn.attention``) sits
+after the ResBlocks of every level flagged in ``attention_levels`` and always in
+the middle block. With ``context_dim`` set, it cross-attends to ``context``
+(B, L, context_dim), e.g. the text encoder's token states (D31-Q10); without
+``context_dim`` the same blocks are self-attention only. Attention costs
+O((H W)^2), which is why it lives at the low resolutions.
+
+ControlNet hooks (Zhang et al. 2023; diffusers' ``down_block_additional_residuals``
+and ``mid_block_additional_residual``): ``forward(..., down_residuals=[...],
+mid_residual=...)`` adds one tensor per skip (shapes in ``skip_shapes(H, W)``,
+channels in ``self.skip_channels``) and one to the middle block's output.
+``encode`` runs the encoder only, returning (skips, mid, temb), so a ControlNet
+can run a trainable copy of it. ``conditioning_channels`` widens ``conv_in`` for
+extra input channels (the 9-channel inpainting U-Net, D35-Q8).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .._checks import check_int, check_number, check_tensor
+from .attention import SpatialTransformer
+from .embeddings import TimestepEmbedding
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups (as many as divide ``channels``)."""
+    return nn.GroupNorm(math.gcd(8, channels), channels, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    """DDPM's residual block (diffusers' ``ResnetBlock2D``):
+
+        h = Conv(SiLU(GroupNorm(x)))
+        h = h + Linear(SiLU(temb))[:, :, None, None]        time embedding, one shift per channel
+        h = Conv(Dropout(SiLU(GroupNorm(h))))
+        out = skip(x) + h                                   skip = 1x1 conv if channels change
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, temb_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = _group_norm(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.time_emb_proj = nn.Linear(temb_dim, out_channels)
+        self.norm2 = _group_norm(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv_shortcut = (nn.Conv2d(in_channels, out_channels, 1)
+                              if in_channels != out_channels else nn.Identity())
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.conv_shortcut(x) + h
+
+
+class Downsample(nn.Module):
+    """Halve H and W with a stride-2 3x3 convolution (learned, unlike pooling)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Double H and W: nearest-neighbour upsampling, then a 3x3 convolution
+    (avoids the checkerboard artifacts of transposed convolutions)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _Level(nn.Module):
+    """One resolution of the down or up path: resnets, optional attentions, resampler."""
+
+    def __init__(self):
+        super().__init__()
+        self.resnets = nn.ModuleList()
+        self.attentions = nn.ModuleList()   # empty where the level has no attention
+        self.resampler: nn.Module | None = None
+
+
+class _MidBlock(nn.Module):
+    def __init__(self, channels: int, temb_dim: int, context_dim, num_heads: int, dropout: float):
+        super().__init__()
+        self.resnets = nn.ModuleList([ResBlock(channels, channels, temb_dim, dropout),
+                                      ResBlock(channels, channels, temb_dim, dropout)])
+        self.attentions = nn.ModuleList([SpatialTransformer(channels, context_dim=context_dim,
+                                                            heads=num_heads)])
+
+    def forward(self, h, temb, context, mask):
+        h = self.resnets[0](h, temb)
+        h = self.attentions[0](h, context=context, mask=mask)
+        return self.resnets[1](h, temb)
+
+
+class UNet(nn.Module):
+    """Noise-prediction U-Net for pixels (3 x 32 x 32) or latents (4 x 8 x 8), any size
+    divisible by 2^(len(channel_mults) - 1).
+
+    ``forward(x, t, context=None, context_mask=None, down_residuals=None, mid_residual=None)``
+    returns a tensor of x's shape with ``out_channels`` channels (default: in_channels).
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int | None = None,
+                 base_channels: int = 32, channel_mults=(1, 2, 2), layers_per_block: int = 1,
+                 attention_levels=(False, True, True), context_dim: int | None = None,
+                 num_heads: int = 4, use_skips: bool = True, dropout: float = 0.0,
+                 conditioning_channels: int = 0):
+        super().__init__()
+        in_channels = check_int("in_channels", in_channels, minimum=1)
+        out_channels = in_channels if out_channels is None else check_int(
+            "out_channels", out_channels, minimum=1)
+        base_channels = check_int("base_channels", base_channels, minimum=1)
+        channel_mults = tuple(check_int("channel_mults entries", m, minimum=1)
+                              for m in channel_mults)
+        if not channel_mults:
+            raise ValueError("channel_mults must have at least one level, got ()")
+        attention_levels = tuple(bool(a) for a in attention_levels)
+        if len(attention_levels) != len(channel_mults):
+            raise ValueError(f"attention_levels must have one flag per level "
+                             f"({len(channel_mults)}), got {len(attention_levels)}")
+        layers_per_block = check_int("layers_per_block", layers_per_block, minimum=1)
+        if context_dim is not None:
+            context_dim = check_int("context_dim", context_dim, minimum=1)
+        num_heads = check_int("num_heads", num_heads, minimum=1)
+        if not isinstance(use_skips, bool):
+            raise TypeError(f"use_skips must be a bool, got {type(use_skips).__name__}")
+        dropout = check_number("dropout", dropout, minimum=0.0, maximum=1.0)
+        conditioning_channels = check_int("conditioning_channels", conditioning_channels, minimum=0)
+        widths = [base_channels * m for m in channel_mults]
+        attn_widths = [w for w, a in zip(widths, attention_levels) if a] + [widths[-1]]
+        for w in attn_widths:
+            if w % num_heads:
+                raise ValueError(f"num_heads ({num_heads}) must divide the width of every "
+                                 f"attention block, got a block of width {w}")
+
+        self.config = dict(in_channels=in_channels, out_channels=out_channels,
+                           base_channels=base_channels, channel_mults=list(channel_mults),
+                           layers_per_block=layers_per_block,
+                           attention_levels=list(attention_levels), context_dim=context_dim,
+                           num_heads=num_heads, use_skips=use_skips, dropout=dropout,
+                           conditioning_channels=conditioning_channels)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.conditioning_channels = conditioning_channels
+        self.context_dim = context_dim
+        self.use_skips = use_skips
+        self.num_levels = len(channel_mults)
+        self.downscale = 2 ** (self.num_levels - 1)
+
+        temb_dim = 4 * base_channels
+        self.time_embedding = TimestepEmbedding(base_channels, temb_dim)
+        self.conv_in = nn.Conv2d(in_channels + conditioning_channels, base_channels, 3, padding=1)
+
+        # Encoder: every resnet output and every downsampler output becomes a skip.
+        skip_channels = [base_channels]
+        skip_scales = [1]               # downsampling factor of each skip
+        self.down_blocks = nn.ModuleList()
+        ch, scale = base_channels, 1
+        for i, width in enumerate(widths):
+            level = _Level()
+            for _ in range(layers_per_block):
+                level.resnets.append(ResBlock(ch, width, temb_dim, dropout))
+                ch = width
+                if attention_levels[i]:
+                    level.attentions.append(SpatialTransformer(ch, context_dim=context_dim,
+                                                               heads=num_heads))
+                skip_channels.append(ch)
+                skip_scales.append(scale)
+            if i < self.num_levels - 1:
+                level.resampler = Downsample(ch)
+                scale *= 2
+                skip_channels.append(ch)
+                skip_scales.append(scale)
+            self.down_blocks.append(level)
+
+        self.mid_block = _MidBlock(ch, temb_dim, context_dim, num_heads, dropout)
+        self.skip_channels = list(skip_channels)
+        self._skip_scales = list(skip_scales)
+
+        # Decoder: mirror image, one extra resnet per level, each eating one skip (LIFO).
+        pending = list(skip_channels)
+        self.up_blocks = nn.ModuleList()
+        for i in reversed(range(self.num_levels)):
+            level = _Level()
+            for _ in range(layers_per_block + 1):
+                level.resnets.append(ResBlock(ch + pending.pop(), widths[i], temb_dim, dropout))
+                ch = widths[i]
+                if attention_levels[i]:
+                    level.attentions.append(SpatialTransformer(ch, context_dim=context_dim,
+                                                               heads=num_heads))
+            if i > 0:
+                level.resampler = Upsample(ch)
+            self.up_blocks.append(level)
+        assert not pending
+
+        self.conv_norm_out = _group_norm(ch)
+        self.conv_out = nn.Conv2d(ch, out_channels, 3, padding=1)
+
+    # ---------------------------------------------------------------- shapes
+    def skip_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(C, H, W) of each skip (and of each ``down_residuals`` entry) for an input of H x W."""
+        return [(c, height // s, width // s) for c, s in zip(self.skip_channels, self._skip_scales)]
+
+    def mid_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """(C, H, W) of the middle block's output (and of ``mid_residual``)."""
+        return (self.skip_channels[-1], height // self.downscale, width // self.downscale)
+
+    # ------------------------------------------------------------ validation
+    def _check_inputs(self, x, t, context, context_mask):
+        check_tensor("x", x, ndim=4)
+        B, C, H, W = x.shape
+        expected = self.in_channels + self.conditioning_channels
+        if C != expected:
+            extra = (f" ({self.in_channels} + {self.conditioning_channels} conditioning)"
+                     if self.conditioning_channels else "")
+            raise ValueError(f"x must have {expected} channels{extra}, got shape {tuple(x.shape)}")
+        if H % self.downscale or W % self.downscale:
+            raise ValueError(f"x's height and width must be divisible by {self.downscale} "
+                             f"(2^(levels-1) for {self.num_levels} levels), got {H}x{W}")
+        t = self._check_t(t, B, x.device)
+        if self.context_dim is None:
+            if context is not None:
+                raise ValueError("context was given but this UNet has context_dim=None "
+                                 "(build it with context_dim=... for cross-attention)")
+            if context_mask is not None:
+                raise ValueError("context_mask was given but this UNet has no cross-attention")
+        else:
+            if context is None:
+                raise ValueError(f"context is required: this UNet cross-attends to a "
+                                 f"(B, L, {self.context_dim}) tensor (context_dim={self.context_dim})")
+            check_tensor("context", context, ndim=3)
+            if context.shape[0] != B or context.shape[2] != self.context_dim:
+                raise ValueError(f"context must have shape ({B}, L, {self.context_dim}), "
+                                 f"got {tuple(context.shape)}")
+            if context_mask is not None:
+                if not isinstance(context_mask, torch.Tensor) or tuple(context_mask.shape) != \
+                        tuple(context.shape[:2]):
+                    got = (tuple(context_mask.shape) if isinstance(context_mask, torch.Tensor)
+                           else type(context_mask).__name__)
+                    raise ValueError(f"context_mask must be a tensor of shape "
+                                     f"{tuple(context.shape[:2])} (batch, tokens), got {got}")
+        return t
+
+    @staticmethod
+    def _check_t(t, batch: int, device) -> torch.Tensor:
+        """t: an int, or a 0-d / 1-D tensor of B (or 1) timesteps >= 0; returns shape (B,)."""
+        if isinstance(t, bool):
+            raise TypeError("t must be an int or a tensor of timesteps, got bool")
+        if isinstance(t, (int, float)):
+            t = torch.tensor([t])
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t must be an int or a tensor of timesteps, got {type(t).__name__}")
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"t must hold integer or real timesteps, got dtype {t.dtype}")
+        t = t.reshape(-1) if t.ndim == 0 else t
+        if t.ndim != 1:
+            raise ValueError(f"t must be a scalar or a 1-D tensor, got shape {tuple(t.shape)}")
+        if t.numel() == 1:
+            t = t.expand(batch)
+        elif t.numel() != batch:
+            raise ValueError(f"t has {t.numel()} timesteps but x has a batch of {batch}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError("t must be finite")
+        if bool((t < 0).any()):
+            raise ValueError(f"t must be >= 0 (0-based timesteps), got min {t.min().item()}")
+        return t.to(device)
+
+    def _check_residuals(self, down_residuals, mid_residual, x):
+        H, W = x.shape[-2:]
+        B = x.shape[0]
+        if down_residuals is not None:
+            if not isinstance(down_residuals, (list, tuple)):
+                raise TypeError(f"down_residuals must be a list of tensors, one per skip, "
+                                f"got {type(down_residuals).__name__}")
+            if len(down_residuals) != len(self.skip_channels):
+                raise ValueError(f"down_residuals must have {len(self.skip_channels)} tensors "
+                                 f"(one per skip, see skip_channels), got {len(down_residuals)}")
+            for k, (r, shape) in enumerate(zip(down_residuals, self.skip_shapes(H, W))):
+                check_tensor(f"down_residuals[{k}]", r, ndim=4)
+                if tuple(r.shape) != (B, *shape):
+                    raise ValueError(f"down_residuals[{k}] must have shape {(B, *shape)}, "
+                                     f"got {tuple(r.shape)}")
+        if mid_residual is not None:
+            check_tensor("mid_residual", mid_residual, ndim=4)
+            shape = (B, *self.mid_shape(H, W))
+            if tuple(mid_residual.shape) != shape:
+                raise ValueError(f"mid_residual must have shape {shape}, "
+                                 f"got {tuple(mid_residual.shape)}")
+
+    # ------------------------------------------------------------- forward
+    @staticmethod
+    def _attend(level: _Level, j: int, h, context, mask):
+        if len(level.attentions):
+            h = level.attentions[j](h, context=context, mask=mask)
+        return h
+
+    def _encode(self, x, t, context, context_mask, input_residual=None):
+        temb = self.time_embedding(t)
+        h = self.conv_in(x)
+        if input_residual is not None:      # ControlNet adds its embedded condition image here
+            h = h + input_residual
+        skips = [h]
+        for level in self.down_blocks:
+            for j, resnet in enumerate(level.resnets):
+                h = self._attend(level, j, resnet(h, temb), context, context_mask)
+                skips.append(h)
+            if level.resampler is not None:
+                h = level.resampler(h)
+                skips.append(h)
+        h = self.mid_block(h, temb, context, context_mask)
+        return skips, h, temb
+
+    def encode(self, x: torch.Tensor, t, context: torch.Tensor | None = None,
+               context_mask: torch.Tensor | None = None,
+               input_residual: torch.Tensor | None = None):
+        """Run the encoder and the middle block only.
+
+        Returns ``(skips, mid, temb)``: the list of skip tensors (shapes ``skip_shapes(H, W)``),
+        the middle block's output and the time embedding. ``input_residual`` (shape of
+        conv_in's output, (B, base_channels, H, W)) is added right after conv_in, where a
+        ControlNet injects its condition.
+        """
+        t = self._check_inputs(x, t, context, context_mask)
+        if input_residual is not None:
+            check_tensor("input_residual", input_residual, ndim=4)
+            shape = (x.shape[0], *self.skip_shapes(*x.shape[-2:])[0])
+            if tuple(input_residual.shape) != shape:
+                raise ValueError(f"input_residual must have shape {shape}, "
+                                 f"got {tuple(input_residual.shape)}")
+        return self._encode(x, t, context, context_mask, input_residual)
+
+    def decode(self, skips: list[torch.Tensor], mid: torch.Tensor, temb: torch.Tensor,
+               context: torch.Tensor | None = None,
+               context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the decoder from ``encode``'s outputs (skips are consumed last-in first-out)."""
+        if len(skips) != len(self.skip_channels):
+            raise ValueError(f"skips must have {len(self.skip_channels)} tensors, got {len(skips)}")
+        skips = list(skips)
+        h = mid
+        for level in self.up_blocks:
+            for j, resnet in enumerate(level.resnets):
+                skip = skips.pop()
+                if not self.use_skips:      # ablation: same shapes and weights, no information
+                    skip = torch.zeros_like(skip)
+                h = resnet(torch.cat([h, skip], dim=1), temb)
+                h = self._attend(level, j, h, context, context_mask)
+            if level.resampler is not None:
+                h = level.resampler(h)
+        return self.conv_out(F.silu(self.conv_norm_out(h)))
+
+    def forward(self, x: torch.Tensor, t, context: torch.Tensor | None = None,
+                context_mask: torch.Tensor | None = None,
+                down_residuals: list[torch.Tensor] | None = None,
+                mid_residual: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict (by default) the noise in ``x`` at timestep ``t``.
+
+        x: (B, in_channels + conditioning_channels, H, W); t: int or (B,) timesteps;
+        context: (B, L, context_dim) iff the model has context_dim; context_mask: (B, L),
+        passed to the attention blocks. down_residuals / mid_residual: ControlNet outputs,
+        added to the skips / middle block output (diffusers' down_block_additional_residuals /
+        mid_block_additional_residual).
+        """
+        t = self._check_inputs(x, t, context, context_mask)
+        self._check_residuals(down_residuals, mid_residual, x)
+        skips, h, temb = self._encode(x, t, context, context_mask)
+        if down_residuals is not None:
+            skips = [s + r for s, r in zip(skips, down_residuals)]
+        if mid_residual is not None:
+            h = h + mid_residual
+        return self.decode(skips, h, temb, context, context_mask)
+
+    def describe(self, height: int = 32, width: int = 32) -> str:
+        """A table of the feature shapes at every stage for an H x W input."""
+        lines = [f"input            ({self.in_channels + self.conditioning_channels}, "
+                 f"{height}, {width})"]
+        shapes = self.skip_shapes(height, width)
+        k = 0
+        lines.append(f"conv_in          {shapes[k]}   -> skip {k}")
+        for i, level in enumerate(self.down_blocks):
+            for j in range(len(level.resnets)):
+                k += 1
+                attn = " + attention" if len(level.attentions) else ""
+                lines.append(f"down {i} resnet{attn:12s} {shapes[k]}   -> skip {k}")
+            if level.resampler is not None:
+                k += 1
+                lines.append(f"down {i} downsample      {shapes[k]}   -> skip {k}")
+        lines.append(f"mid (res+attn+res)    {self.mid_shape(height, width)}")
+        pending = list(range(len(shapes)))
+        for n, level in enumerate(self.up_blocks):
+            i = self.num_levels - 1 - n
+            for j, resnet in enumerate(level.resnets):
+                s = pending.pop()
+                c = resnet.conv1.out_channels
+                ds = self._skip_scales[s]
+                attn = " + attention" if len(level.attentions) else ""
+                lines.append(f"up {i} resnet{attn:12s}   {(c, height // ds, width // ds)}"
+                             f"   <- skip {s}")
+            if level.resampler is not None:
+                ds = self._skip_scales[pending[-1]]
+                lines.append(f"up {i} upsample          {(c, height // ds, width // ds)}")
+        lines.append(f"conv_out              ({self.out_channels}, {height}, {width})")
+        return "\n".join(lines)
+
+    @classmethod
+    def pretrained(cls, name: str = "unet_pixel", device: str | torch.device = "cpu") -> "UNet":
+        """Load a shipped U-Net checkpoint (``unet_pixel`` or ``unet_pixel_noskip``)."""
+        from ..checkpoints import load_checkpoint, weights_path
+
+        return load_checkpoint(cls, weights_path(name), device=device)

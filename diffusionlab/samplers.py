@@ -1,0 +1,251 @@
+"""Reverse process: DDPM ancestral steps and DDIM steps (D31-Q6, Q7).
+
+A sampler walks a decreasing list of timesteps t_0 > t_1 > ... > t_{n-1}
+(``make_timesteps``); at each one the network's output is turned into
+(x_0, eps) predictions and a step goes from x_t to x_{t_prev}. ``t_prev = -1``
+means "the clean image": abar_{-1} = 1 (diffusers' ``set_alpha_to_one``).
+
+DDPM step (Ho et al. 2020, eqs. 6-7, and diffusers' ``DDPMScheduler.step``,
+which allows skipping from t to any t_prev):
+
+    alpha_t'   = abar_t / abar_prev,  beta_t' = 1 - alpha_t'
+    mean       = sqrt(abar_prev) beta_t' / (1 - abar_t) x_0 + sqrt(alpha_t') (1 - abar_prev) / (1 - abar_t) x_t
+    x_prev     = mean + sqrt((1 - abar_prev) / (1 - abar_t) beta_t') z          (z only when t > 0)
+
+DDIM step (Song et al. 2021, eq. 12):
+
+    x_prev = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z
+    sigma  = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)   (eq. 16)
+
+eta = 0 is deterministic (the "implicit" model); eta = 1 has the DDPM
+posterior variance.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import check_choice, check_int, check_number, check_tensor, check_timesteps
+from .parameterization import PREDICTION_TYPES, split_prediction
+from .schedules import NoiseSchedule
+
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+@dataclass
+class StepOutput:
+    """What one reverse step returns (the names diffusers' schedulers use)."""
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
+def make_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
+                   spacing: str = "leading", steps_offset: int = 0) -> torch.Tensor:
+    """The decreasing timesteps a sampler visits, as in diffusers' ``set_timesteps``.
+
+    - leading:  arange(0, n) * (T // n), reversed, plus ``steps_offset`` (DDIM paper, SD 1.x)
+    - trailing: round(arange(T, 0, -T / n)) - 1 (Lin et al. 2023, Table 2: always starts at T-1)
+    - linspace: round(linspace(0, T - 1, n)), reversed
+    """
+    T = check_int("num_train_timesteps", num_train_timesteps, minimum=1)
+    n = check_int("num_inference_steps", num_inference_steps, minimum=1)
+    if n > T:
+        raise ValueError(f"num_inference_steps ({n}) cannot exceed num_train_timesteps ({T})")
+    check_choice("spacing", spacing, SPACINGS)
+    offset = check_int("steps_offset", steps_offset, minimum=0)
+    if spacing == "leading":
+        ts = torch.arange(0, n, dtype=torch.float64) * (T // n)
+        ts = ts.round().flip(0) + offset
+    elif spacing == "trailing":
+        ts = torch.arange(T, 0, -T / n, dtype=torch.float64).round() - 1
+    else:
+        ts = torch.linspace(0, T - 1, n, dtype=torch.float64).round().flip(0)
+    ts = ts.long()
+    if int(ts.max()) >= T:
+        raise ValueError(f"steps_offset={offset} pushes the first timestep to {int(ts.max())}, "
+                         f"past the last training step {T - 1}")
+    return ts
+
+
+def _abars(schedule: NoiseSchedule, t: int, t_prev: int, like: torch.Tensor):
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}")
+    t_all = check_timesteps("t", t, schedule.num_timesteps)
+    if t_all.numel() != 1:
+        raise ValueError(f"t must be a single timestep for a sampler step, got {t_all.numel()} values")
+    t = int(t_all[0])
+    t_prev = check_int("t_prev", t_prev, minimum=-1)
+    if t_prev >= t:
+        raise ValueError(f"t_prev must come before t (t_prev < t), got t={t}, t_prev={t_prev}")
+    abar = schedule.alphas_cumprod
+    a_t = abar[t].to(like.dtype)
+    a_prev = abar[t_prev].to(like.dtype) if t_prev >= 0 else torch.ones((), dtype=like.dtype)
+    return t, a_t.to(like.device), a_prev.to(like.device)
+
+
+def _check_step_inputs(model_output, x_t, noise, prediction_type):
+    check_tensor("model_output", model_output, min_ndim=1)
+    check_tensor("x_t", x_t, min_ndim=1)
+    if model_output.shape != x_t.shape:
+        raise ValueError(f"model_output and x_t must have the same shape, "
+                         f"got {tuple(model_output.shape)} and {tuple(x_t.shape)}")
+    if noise is not None:
+        check_tensor("noise", noise)
+        if noise.shape != x_t.shape:
+            raise ValueError(f"noise must have the shape of x_t {tuple(x_t.shape)}, "
+                             f"got {tuple(noise.shape)}")
+    check_choice("prediction_type", prediction_type, PREDICTION_TYPES)
+
+
+def _clip(x0: torch.Tensor, clip_sample: float | None) -> torch.Tensor:
+    return x0 if clip_sample is None else x0.clamp(-clip_sample, clip_sample)
+
+
+def ddpm_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_prev: int,
+              x_t: torch.Tensor, noise: torch.Tensor | None = None,
+              prediction_type: str = "epsilon", clip_sample: float | None = None,
+              generator: torch.Generator | None = None) -> StepOutput:
+    """One ancestral step from x_t to x_{t_prev} with the posterior q(x_prev | x_t, x_0_hat)."""
+    _check_step_inputs(model_output, x_t, noise, prediction_type)
+    t, a_t, a_prev = _abars(schedule, t, t_prev, x_t)
+    x0, _ = split_prediction(schedule, model_output, x_t, t, prediction_type)
+    x0 = _clip(x0, clip_sample)
+    alpha = a_t / a_prev                       # alpha_t' over the (possibly skipped) interval
+    beta = 1.0 - alpha
+    coef_x0 = a_prev.sqrt() * beta / (1.0 - a_t)            # DDPM eq. 7, first term
+    coef_xt = alpha.sqrt() * (1.0 - a_prev) / (1.0 - a_t)   # DDPM eq. 7, second term
+    mean = coef_x0 * x0 + coef_xt * x_t
+    if t > 0:
+        variance = ((1.0 - a_prev) / (1.0 - a_t) * beta).clamp(min=1e-20)   # beta_tilde, eq. 7
+        if noise is None:
+            noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+        mean = mean + variance.sqrt() * noise
+    return StepOutput(prev_sample=mean, pred_original_sample=x0)
+
+
+def ddim_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_prev: int,
+              x_t: torch.Tensor, eta: float = 0.0, noise: torch.Tensor | None = None,
+              prediction_type: str = "epsilon", clip_sample: float | None = None,
+              generator: torch.Generator | None = None) -> StepOutput:
+    """One DDIM step (Song et al. 2021, eq. 12) from x_t to x_{t_prev}."""
+    _check_step_inputs(model_output, x_t, noise, prediction_type)
+    eta = check_number("eta", eta, minimum=0.0)
+    t, a_t, a_prev = _abars(schedule, t, t_prev, x_t)
+    x0, eps = split_prediction(schedule, model_output, x_t, t, prediction_type)
+    if clip_sample is not None:     # re-derive eps from the clipped x_0, as diffusers does
+        x0 = _clip(x0, clip_sample)
+        eps = (x_t - a_t.sqrt() * x0) / (1.0 - a_t).sqrt()
+    variance = (1.0 - a_prev) / (1.0 - a_t) * (1.0 - a_t / a_prev)   # eq. 16 without eta
+    sigma = eta * variance.sqrt()
+    direction = (1.0 - a_prev - sigma ** 2).clamp(min=0.0).sqrt() * eps   # "direction pointing to x_t"
+    prev = a_prev.sqrt() * x0 + direction                                 # eq. 12
+    if eta > 0:
+        if noise is None:
+            noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+        prev = prev + sigma * noise
+    return StepOutput(prev_sample=prev, pred_original_sample=x0)
+
+
+def progress_disabled() -> bool:
+    """Progress bars are on for a learner and off under test (TQDM_DISABLE=1)."""
+    return os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
+
+
+def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
+           shape: tuple[int, ...], num_inference_steps: int = 50, sampler: str = "ddim",
+           eta: float = 0.0, prediction_type: str = "epsilon", spacing: str = "leading",
+           timesteps: torch.Tensor | None = None, x_T: torch.Tensor | None = None,
+           generator: torch.Generator | None = None, seed: int | None = None,
+           clip_sample: float | None = None, return_trajectory: bool = False,
+           progress: bool = True, device: str | torch.device = "cpu"):
+    """Run the reverse process from pure noise.
+
+    ``model(x_t, t)`` gets a batch and a LongTensor of timesteps of shape (B,)
+    and returns its prediction (of ``prediction_type``). With
+    ``return_trajectory=True`` returns ``(x_0, trajectory)`` where trajectory
+    is a dict with the visited ``timesteps`` and stacked ``x`` (n+1, *shape)
+    and ``x0_pred`` (n, *shape).
+    """
+    check_choice("sampler", sampler, ("ddim", "ddpm"))
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
+            isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+    if timesteps is None:
+        timesteps = make_timesteps(num_inference_steps, schedule.num_timesteps, spacing)
+    else:
+        timesteps = check_timesteps("timesteps", timesteps, schedule.num_timesteps)
+        if not bool((timesteps[1:] < timesteps[:-1]).all()):
+            raise ValueError("timesteps must be strictly decreasing")
+    if generator is None and seed is not None:
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    if x_T is None:
+        x = torch.randn(tuple(shape), generator=generator).to(device)
+    else:
+        check_tensor("x_T", x_T)
+        if tuple(x_T.shape) != tuple(shape):
+            raise ValueError(f"x_T must have shape {tuple(shape)}, got {tuple(x_T.shape)}")
+        x = x_T.to(device)
+    xs, x0s = [x], []
+    ts = [int(t) for t in timesteps]
+    bar = tqdm(range(len(ts)), desc=f"{sampler} sampling", disable=not progress or progress_disabled(),
+               leave=False)
+    for i in bar:
+        t, t_prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else -1)
+        t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
+        with torch.no_grad():
+            out = model(x, t_batch)
+        # noise is drawn on the CPU generator so a seed gives the same images on any device
+        noise = torch.randn(tuple(shape), generator=generator).to(device)
+        if sampler == "ddim":
+            step = ddim_step(schedule, out, t, t_prev, x, eta=eta, noise=noise,
+                             prediction_type=prediction_type, clip_sample=clip_sample)
+        else:
+            step = ddpm_step(schedule, out, t, t_prev, x, noise=noise,
+                             prediction_type=prediction_type, clip_sample=clip_sample)
+        x = step.prev_sample
+        if return_trajectory:
+            xs.append(x)
+            x0s.append(step.pred_original_sample)
+    if return_trajectory:
+        return x, {"timesteps": torch.tensor(ts), "x": torch.stack(xs), "x0_pred": torch.stack(x0s)}
+    return x
+
+
+def ddim_invert(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                schedule: NoiseSchedule, x0: torch.Tensor, num_inference_steps: int = 50,
+                prediction_type: str = "epsilon", spacing: str = "leading",
+                progress: bool = True) -> torch.Tensor:
+    """DDIM inversion: run the deterministic (eta = 0) update of eq. 12 backwards in time,
+    from x_0 up to the first sampling timestep, so that ``sample(..., x_T=result)`` returns
+    (approximately) x0. The step from t to t_next reuses eps predicted at t:
+
+        x_{t_next} = sqrt(abar_next) x0_hat(x_t) + sqrt(1 - abar_next) eps_hat(x_t)
+    """
+    check_tensor("x0", x0, min_ndim=1)
+    ts = make_timesteps(num_inference_steps, schedule.num_timesteps, spacing).flip(0).tolist()
+    abar = schedule.alphas_cumprod.to(x0.dtype)
+    x, t = x0, -1
+    for t_next in tqdm(ts, desc="ddim inversion", disable=not progress or progress_disabled(),
+                       leave=False):
+        if t < 0:   # from the clean image: x0_hat = x0 exactly, eps_hat from the model at t_next
+            t_batch = torch.full((x.shape[0],), t_next, dtype=torch.long, device=x.device)
+            with torch.no_grad():
+                out = model(x, t_batch)
+            _, eps = split_prediction(schedule, out, x, t_next, prediction_type)
+            x0_hat = x0
+        else:
+            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+            with torch.no_grad():
+                out = model(x, t_batch)
+            x0_hat, eps = split_prediction(schedule, out, x, t, prediction_type)
+        a_next = abar[t_next]
+        x = a_next.sqrt() * x0_hat + (1 - a_next).sqrt() * eps
+        t = t_next
+    return x
