@@ -67,16 +67,23 @@ def scatter_clouds(clouds, titles, lim: float = 2.5, size: float = 2.0, colors=N
     return fig
 
 
-def plot_trajectory(trajectory: dict, num_panels: int = 6, lim: float = 3.0, size: float = 2.0,
-                    colors=None):
+def plot_trajectory(trajectory: dict, at=None, num_panels: int = 6, lim: float = 3.0,
+                    size: float = 2.0, colors=None):
     """Two rows of clouds along a sampling run (``sample(..., return_trajectory=True)``):
-    top, the state x_t at evenly spaced steps from noise to data; bottom, the network's
-    guess of x_0 at the same steps. ``colors`` (per-point values) lets one follow points."""
-    num_panels = check_int("num_panels", num_panels, minimum=2)
+    top, the state after ``i`` of the n steps (i = 0 is x_T, i = n the sample); bottom, the
+    network's guess of x_0 made at that point. ``at`` lists the step indices i to show
+    (default: ``num_panels`` evenly spaced). ``colors`` (per-point values) lets one follow
+    the same points from panel to panel."""
     ts = [int(t) for t in trajectory["timesteps"]]
     xs, x0s = trajectory["x"], trajectory["x0_pred"]
     n = len(ts)
-    idx = sorted(set(np.linspace(0, n, num_panels).round().astype(int).tolist()))
+    if at is None:
+        num_panels = check_int("num_panels", num_panels, minimum=2)
+        idx = sorted(set(np.linspace(0, n, num_panels).round().astype(int).tolist()))
+    else:
+        idx = [int(i) for i in at]
+        if not idx or min(idx) < 0 or max(idx) > n:
+            raise ValueError(f"at must list step indices in [0, {n}], got {list(at)}")
     fig, axes = plt.subplots(2, len(idx), figsize=(2.2 * len(idx), 4.7), squeeze=False)
     c = None if colors is None else np.asarray(colors)
     kw = dict(s=size, linewidths=0, cmap="hsv" if c is not None else None,

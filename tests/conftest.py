@@ -13,3 +13,10 @@ import torch  # noqa: E402
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+def pytest_addoption(parser):
+    # Used by tests/exercises/ (see its conftest.py): which folder of exNN_*.py files to grade.
+    parser.addoption("--exercises", default=None, metavar="DIR",
+                     help="folder with the exNN_<topic>.py files that tests/exercises/ grades "
+                          "(default: $DIFFUSIONLAB_EXERCISES, else the repo's solutions/)")

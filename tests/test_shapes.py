@@ -66,8 +66,8 @@ def test_size_and_position_are_visible_in_the_mask():
     cx = (b.masks[:, 0] * xs).sum((1, 2)) / area
     for i, a in enumerate(attrs):
         row, col = divmod(POSITIONS.index(a["position"]), 3)
-        assert abs(cx[i] - (8.46, 15.5, 22.54)[col]) < 2.5, (a, float(cx[i]))
-        assert abs(cy[i] - (8.46, 15.5, 22.54)[row]) < 3.5, (a, float(cy[i]))
+        assert abs(cx[i] - (8.78, 15.5, 22.22)[col]) < 2.5, (a, float(cx[i]))
+        assert abs(cy[i] - (8.78, 15.5, 22.22)[row]) < 3.5, (a, float(cy[i]))
 
 
 def test_render_draws_the_given_attributes_with_full_captions():

@@ -113,6 +113,8 @@ class ShapesEvaluator(nn.Module):
     def _judge(self, images: torch.Tensor, captions) -> list:
         """Per image, {attribute: correct?} for each attribute its caption names."""
         check_tensor("images", images, ndim=4)
+        if images.shape[0] == 0:
+            raise ValueError("images must hold at least one image, got an empty batch")
         if isinstance(captions, str):
             captions = [captions] * images.shape[0]
         captions = list(captions)

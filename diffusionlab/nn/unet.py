@@ -55,8 +55,14 @@ from .embeddings import TimestepEmbedding
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with up to 8 groups (as many as divide ``channels``)."""
-    return nn.GroupNorm(math.gcd(8, channels), channels, eps=1e-6)
+    """GroupNorm with up to 8 groups and at least 4 channels per group (when possible).
+
+    Several channels per group matter: GroupNorm removes each group's mean over (channels,
+    H, W), so with one channel per group (InstanceNorm) it would erase the per-channel
+    time-embedding shift that ResBlock adds just before its second norm. (SD: 32 groups
+    of >= 10 channels.)
+    """
+    return nn.GroupNorm(math.gcd(8, max(1, channels // 4)), channels, eps=1e-6)
 
 
 class ResBlock(nn.Module):

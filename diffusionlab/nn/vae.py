@@ -1,0 +1,289 @@
+"""The KL autoencoder of latent diffusion (D31-Q4, D31-Q16, D35-Q1, D35-Q5): Stable
+Diffusion's ``AutoencoderKL`` (Rombach et al. 2022, section 3.1) at toy scale.
+
+    encoder   x (B, 3, 32, 32) -> conv_in -> [ResBlock, Downsample] x 2 -> ResBlock
+              -> mid ResBlock -> GroupNorm, SiLU, conv_out -> (B, 2 * 4, 8, 8) = (mean, logvar)
+    posterior q(z | x) = N(mean, diag(exp(logvar)))                    ``DiagonalGaussian``
+    decoder   z (B, 4, 8, 8) -> conv_in -> mid ResBlock -> [ResBlock, Upsample] x 2 -> ResBlock
+              -> GroupNorm, SiLU, conv_out -> (B, 3, 32, 32)
+
+``len(channel_mults) - 1`` stride-2 downsamples, so the default (1, 2, 2) maps 32x32 to
+8x8: 3 * 32 * 32 = 3072 numbers become 4 * 8 * 8 = 256, a 12x compression (SD: 512x512x3
+to 64x64x4, 48x). The blocks are conv + GroupNorm + SiLU residual blocks as in SD's VAE,
+without the time embedding of the U-Net's blocks (an autoencoder has no noise level) and
+without SD's single self-attention block in the middle (at 8x8 it buys little here).
+
+Training (``diffusionlab/recipes/vae.py``) minimises
+
+    L = |x - D(z)|_1 or MSE   +   kl_weight * KL(q(z | x) || N(0, I)),   z ~ q(z | x)
+
+with a *tiny* KL weight, as SD does (its config: ``kl_weight: 1e-6``). So the "V" in VAE
+is almost decorative: the KL term only keeps the latents from drifting to huge values;
+the model behaves like a plain autoencoder with a little noise on its code. SD adds an
+LPIPS perceptual loss and a patch-GAN discriminator so that the decoder draws sharp,
+plausible texture instead of the blur that a pixel loss alone prefers; we skip both
+(a 32x32 flat-coloured shape has no texture to hallucinate, and they would cost a
+second network and unstable adversarial training on 2 CPU cores).
+
+Scaling factor (Rombach et al. 2022, appendix G; the ``scale_factor`` of the LDM configs,
+0.18215 for SD): after training, ``scaling_factor = 1 / std(z)`` over a batch of
+training latents, so that the latents the diffusion model sees, ``z * scaling_factor``,
+have unit variance like the N(0, I) noise they are mixed with. Decoding divides it back:
+``decode(latents / scaling_factor)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_int, check_number, check_tensor
+
+
+class DiagonalGaussian:
+    """The encoder's posterior q(z | x) = N(mean, diag(exp(logvar))), like diffusers'
+    ``DiagonalGaussianDistribution``. ``parameters`` is (B, 2C, H, W): mean then logvar
+    along the channels. logvar is clamped to [-30, 20] (as SD does) for stability.
+    """
+
+    def __init__(self, parameters: torch.Tensor):
+        check_tensor("parameters", parameters, ndim=4)
+        if parameters.shape[1] % 2:
+            raise ValueError(f"parameters must have an even number of channels (mean and "
+                             f"logvar), got shape {tuple(parameters.shape)}")
+        self.parameters = parameters
+        self.mean, logvar = parameters.chunk(2, dim=1)
+        self.logvar = logvar.clamp(-30.0, 20.0)
+        self.std = torch.exp(0.5 * self.logvar)
+        self.var = torch.exp(self.logvar)
+
+    @classmethod
+    def from_mean_logvar(cls, mean: torch.Tensor, logvar: torch.Tensor) -> "DiagonalGaussian":
+        check_tensor("mean", mean, ndim=4)
+        check_tensor("logvar", logvar, ndim=4)
+        if mean.shape != logvar.shape:
+            raise ValueError(f"mean and logvar must have the same shape, "
+                             f"got {tuple(mean.shape)} and {tuple(logvar.shape)}")
+        return cls(torch.cat([mean, logvar], dim=1))
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mean + std * eps, eps ~ N(0, I): the reparameterization trick
+        (Kingma & Welling 2014, eq. 10 with z = g(eps, x) = mu + sigma * eps), so that
+        gradients flow through mean and std into the encoder."""
+        eps = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype,
+                          device=self.mean.device)
+        return self.mean + self.std * eps                           # z = mu + sigma * eps
+
+    def mode(self) -> torch.Tensor:
+        """The most likely latent, the mean (used to encode images for diffusion)."""
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q(z | x) || N(0, I)) per sample, summed over latent dimensions: the closed form
+        of Kingma & Welling 2014, appendix B,
+
+            -KL = 1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)
+        """
+        return 0.5 * (self.mean ** 2 + self.var - 1.0 - self.logvar).sum(dim=(1, 2, 3))
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups (as many as divide ``channels``)."""
+    return nn.GroupNorm(math.gcd(8, channels), channels, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    """h = Conv(SiLU(GN(x))); h = Conv(SiLU(GN(h))); out = skip(x) + h (1x1 skip if channels change)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = _group_norm(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm2 = _group_norm(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv_shortcut = (nn.Conv2d(in_channels, out_channels, 1)
+                              if in_channels != out_channels else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.conv_shortcut(x) + h
+
+
+class Encoder(nn.Module):
+    def __init__(self, in_channels: int, latent_channels: int, widths: list[int]):
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_channels, widths[0], 3, padding=1)
+        blocks, ch = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(ResBlock(ch, w))
+            ch = w
+            if i < len(widths) - 1:
+                blocks.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))    # downsample x2
+        self.down = nn.Sequential(*blocks)
+        self.mid = ResBlock(ch, ch)
+        self.norm_out = _group_norm(ch)
+        self.conv_out = nn.Conv2d(ch, 2 * latent_channels, 3, padding=1)  # mean and logvar
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.mid(self.down(self.conv_in(x)))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class _Upsample(nn.Module):
+    """Nearest-neighbour x2, then a 3x3 conv (no checkerboard artifacts)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class Decoder(nn.Module):
+    def __init__(self, out_channels: int, latent_channels: int, widths: list[int]):
+        super().__init__()
+        ch = widths[-1]
+        self.conv_in = nn.Conv2d(latent_channels, ch, 3, padding=1)
+        self.mid = ResBlock(ch, ch)
+        blocks = []
+        for i in reversed(range(len(widths))):
+            blocks.append(ResBlock(ch, widths[i]))
+            ch = widths[i]
+            if i > 0:
+                blocks.append(_Upsample(ch))
+        self.up = nn.Sequential(*blocks)
+        self.norm_out = _group_norm(ch)
+        self.conv_out = nn.Conv2d(ch, out_channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.up(self.mid(self.conv_in(z)))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class VAE(nn.Module):
+    """AutoencoderKL at toy scale: (B, 3, 32, 32) in [-1, 1] <-> (B, 4, 8, 8) latents.
+
+    ``encode(x)`` -> ``DiagonalGaussian``; ``decode(z)`` -> image (unclamped);
+    ``forward(x, sample_posterior=True)`` -> (reconstruction, posterior).
+    For diffusion use ``encode_latents`` (scaled by ``scaling_factor``) and
+    ``decode_latents`` (unscales, decodes, clamps to [-1, 1]).
+    """
+
+    def __init__(self, in_channels: int = 3, latent_channels: int = 4, base_channels: int = 32,
+                 channel_mults=(1, 2, 2), scaling_factor: float = 1.0):
+        super().__init__()
+        in_channels = check_int("in_channels", in_channels, minimum=1)
+        latent_channels = check_int("latent_channels", latent_channels, minimum=1)
+        base_channels = check_int("base_channels", base_channels, minimum=1)
+        channel_mults = tuple(check_int("channel_mults entries", m, minimum=1)
+                              for m in channel_mults)
+        if not channel_mults:
+            raise ValueError("channel_mults must have at least one level, got ()")
+        scaling_factor = check_number("scaling_factor", scaling_factor, minimum=0.0)
+        if scaling_factor == 0:
+            raise ValueError("scaling_factor must be > 0, got 0")
+        self.config = dict(in_channels=in_channels, latent_channels=latent_channels,
+                           base_channels=base_channels, channel_mults=list(channel_mults),
+                           scaling_factor=scaling_factor)
+        self.in_channels, self.latent_channels = in_channels, latent_channels
+        self.downscale = 2 ** (len(channel_mults) - 1)
+        widths = [base_channels * m for m in channel_mults]
+        self.encoder = Encoder(in_channels, latent_channels, widths)
+        self.decoder = Decoder(in_channels, latent_channels, widths)
+
+    @property
+    def scaling_factor(self) -> float:
+        return self.config["scaling_factor"]
+
+    @scaling_factor.setter
+    def scaling_factor(self, value: float) -> None:
+        value = check_number("scaling_factor", value, minimum=0.0)
+        if value == 0:
+            raise ValueError("scaling_factor must be > 0, got 0")
+        self.config["scaling_factor"] = value
+
+    def latent_shape(self, height: int = 32, width: int = 32) -> tuple[int, int, int]:
+        """(C, H, W) of the latent of an H x W image."""
+        return (self.latent_channels, height // self.downscale, width // self.downscale)
+
+    # ------------------------------------------------------------ validation
+    def _check_images(self, x) -> torch.Tensor:
+        check_tensor("x", x, ndim=4)
+        _, C, H, W = x.shape
+        if C != self.in_channels:
+            raise ValueError(f"x must have {self.in_channels} channels, got shape {tuple(x.shape)}")
+        if H % self.downscale or W % self.downscale:
+            raise ValueError(f"x's height and width must be divisible by {self.downscale} "
+                             f"(the VAE downsamples by {self.downscale}), got {H}x{W}")
+        return x
+
+    def _check_latents(self, z, name: str = "z") -> torch.Tensor:
+        check_tensor(name, z, ndim=4)
+        if z.shape[1] != self.latent_channels:
+            raise ValueError(f"{name} must have {self.latent_channels} latent channels, "
+                             f"got shape {tuple(z.shape)} (pass latents, not images?)")
+        return z
+
+    # ------------------------------------------------------------ the model
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z | x) for images x in [-1, 1]."""
+        return DiagonalGaussian(self.encoder(self._check_images(x)))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's image for (unscaled) latents z; not clamped."""
+        return self.decoder(self._check_latents(z))
+
+    def forward(self, x: torch.Tensor, sample_posterior: bool = True,
+                generator: torch.Generator | None = None):
+        posterior = self.encode(x)
+        z = posterior.sample(generator) if sample_posterior else posterior.mode()
+        return self.decode(z), posterior
+
+    # ------------------------------------------------------ for diffusion
+    @torch.no_grad()
+    def encode_latents(self, images: torch.Tensor, sample: bool = False,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Scaled latents for a diffusion model: z * scaling_factor, z the posterior mean
+        (or a sample with ``sample=True``, as SD's training scripts do)."""
+        posterior = self.encode(images)
+        z = posterior.sample(generator) if sample else posterior.mode()
+        return z * self.scaling_factor
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] from scaled latents: decode(latents / scaling_factor)."""
+        self._check_latents(latents, "latents")
+        return self.decode(latents / self.scaling_factor).clamp(-1.0, 1.0)
+
+    @classmethod
+    def pretrained(cls, device: str | torch.device = "cpu") -> "VAE":
+        """The shipped VAE (``diffusionlab/weights/vae``)."""
+        from ..checkpoints import load_checkpoint, weights_path
+
+        return load_checkpoint(cls, weights_path("vae"), device=device)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0,
+         mask: torch.Tensor | None = None) -> float:
+    """Peak signal-to-noise ratio in dB over the whole set (pooled MSE):
+    PSNR = 10 log10(data_range^2 / MSE); data_range = 2 for images in [-1, 1].
+    With a (B, 1, H, W) ``mask``, the MSE is taken over the masked pixels only."""
+    check_tensor("a", a)
+    check_tensor("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    err = (a - b) ** 2
+    if mask is None:
+        mse = err.mean()
+    else:
+        check_tensor("mask", mask, ndim=4)
+        mask = mask.to(err.dtype).expand_as(err)
+        if mask.sum() == 0:
+            raise ValueError("mask selects no pixels")
+        mse = (err * mask).sum() / mask.sum()
+    return float(10 * torch.log10(data_range ** 2 / mse.clamp_min(1e-12)))
