@@ -84,7 +84,7 @@ def plot_trajectory(trajectory: dict, at=None, num_panels: int = 6, lim: float =
         idx = [int(i) for i in at]
         if not idx or min(idx) < 0 or max(idx) > n:
             raise ValueError(f"at must list step indices in [0, {n}], got {list(at)}")
-    fig, axes = plt.subplots(2, len(idx), figsize=(2.2 * len(idx), 4.7), squeeze=False)
+    fig, axes = plt.subplots(2, len(idx), figsize=(2.2 * len(idx), 5.3), squeeze=False)
     c = None if colors is None else np.asarray(colors)
     kw = dict(s=size, linewidths=0, cmap="hsv" if c is not None else None,
               c=c if c is not None else "C0")
@@ -135,5 +135,39 @@ def plot_quality_and_cost(steps, quality, seconds, quality_label: str = "SW rati
     if any(lab is not None for lab in labels):
         a.legend(fontsize=8)
         b.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_noise_to_data(grid_T, grid_mode, path_T, path_images, image_titles, reference=None,
+                       lim: float = 2.5):
+    """How a sampler maps noise to data, in 2-D.
+
+    Left: a grid of starting points x_T coloured by the mode (an integer per point) their
+    sample lands in, with an interpolation path drawn on top. Then one panel per entry of
+    ``path_images``: where the points of the path end up, coloured by their position along
+    the path, over ``reference`` (the data) in grey.
+    """
+    grid_T, path_T = _np(grid_T), _np(path_T)
+    mode = np.asarray(grid_mode)
+    k = len(path_images)
+    fig, axes = plt.subplots(1, k + 1, figsize=(3.4 * (k + 1), 3.7), squeeze=False)
+    ax = axes[0, 0]
+    ax.scatter(grid_T[:, 0], grid_T[:, 1], c=mode, cmap="tab10", vmin=0, vmax=9, s=6,
+               marker="s", linewidths=0)
+    pos = np.linspace(0, 1, len(path_T))
+    ax.scatter(path_T[:, 0], path_T[:, 1], c=pos, cmap="viridis", s=6, linewidths=0)
+    ax.set_title("x_T coloured by the mode it reaches\n(eta = 0), with the path", fontsize=9)
+    _square(ax, float(np.abs(grid_T).max()))
+    ref = None if reference is None else _np(reference)
+    for j, (img, title) in enumerate(zip(path_images, image_titles)):
+        ax = axes[0, j + 1]
+        if ref is not None:
+            ax.scatter(ref[:, 0], ref[:, 1], s=2, c="0.85", linewidths=0)
+        img = _np(img)
+        ax.plot(img[:, 0], img[:, 1], color="0.5", lw=0.5)
+        ax.scatter(img[:, 0], img[:, 1], c=pos, cmap="viridis", s=8, linewidths=0)
+        ax.set_title(title, fontsize=9)
+        _square(ax, lim)
     fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
 """Exercise 04: the reverse process, DDPM ancestral sampling.
-                                                      Lesson: notebooks/04_reverse_process_ddpm.ipynb
+                                            Lesson: notebooks/04_reverse_process_ddpm.ipynb
 
 A sampler walks a decreasing list of timesteps t_0 > t_1 > ... > t_{n-1}; at each one the
 network predicts the noise eps in x_t, and a step goes from x_t to x_{t_prev}, where t_prev

@@ -1,4 +1,4 @@
-"""Exercise 01: the forward (noising) process.        Solution (compare with diffusionlab/forward.py)
+"""Exercise 01: the forward (noising) process. Solution (compare with diffusionlab/forward.py).
 
 Conventions: 0-based timesteps, abar_{-1} = 1, ``t`` a LongTensor of shape (B,),
 ``extract(values, t, like)`` gathers values[t] as (B, 1, 1, ...).

@@ -1,4 +1,4 @@
-"""Exercise 02: noise schedules.                      Solution (compare with diffusionlab/schedules.py)"""
+"""Exercise 02: noise schedules. Solution (compare with diffusionlab/schedules.py)."""
 import math
 
 import torch

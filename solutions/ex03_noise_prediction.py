@@ -1,5 +1,5 @@
 """Exercise 03: epsilon / x_0 / v and the training loss.
-                                      Solution (compare with diffusionlab/parameterization.py, losses.py)"""
+Solution (compare with diffusionlab/parameterization.py and losses.py)."""
 import torch
 import torch.nn.functional as F
 

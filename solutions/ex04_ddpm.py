@@ -1,4 +1,4 @@
-"""Exercise 04: DDPM ancestral sampling.                 Solution (compare with diffusionlab/samplers.py)"""
+"""Exercise 04: DDPM ancestral sampling. Solution (compare with diffusionlab/samplers.py)."""
 import torch
 
 from diffusionlab.schedules import NoiseSchedule

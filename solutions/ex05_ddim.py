@@ -1,4 +1,4 @@
-"""Exercise 05: DDIM.                                    Solution (compare with diffusionlab/samplers.py)"""
+"""Exercise 05: DDIM. Solution (compare with diffusionlab/samplers.py)."""
 import torch
 
 from diffusionlab.schedules import NoiseSchedule

@@ -27,7 +27,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     in Stable Diffusion's layout (diffusers' ``flip_sin_to_cos=True``, ``downscale_freq_shift=0``):
 
         half   = dim // 2
-        f_i    = max_period ** (-i / half),        i = 0 .. half-1    (frequencies, 1 down to ~1/max_period)
+        f_i    = max_period ** (-i / half),        i = 0 .. half-1   (from 1 down to ~1/max_period)
         emb(t) = [cos(t f_0), ..., cos(t f_{half-1}), sin(t f_0), ..., sin(t f_{half-1})]
 
     t: (B,) integer timesteps; dim: an even int. Returns (B, dim) float32.

@@ -135,7 +135,8 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="hides every key"):
         attn(torch.randn(2, 5, 32), torch.randn(2, 3, 16), mask=torch.zeros(2, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="head width"):
-        scaled_dot_product(torch.randn(1, 1, 2, 4), torch.randn(1, 1, 3, 5), torch.randn(1, 1, 3, 5))
+        scaled_dot_product(torch.randn(1, 1, 2, 4), torch.randn(1, 1, 3, 5),
+                           torch.randn(1, 1, 3, 5))
 
 
 def test_transformer_block_and_spatial_transformer():

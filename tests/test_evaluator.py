@@ -68,14 +68,34 @@ def test_bigger_images_are_resized(ev):
 
 def test_features_and_fid(ev, fresh):
     f = ev.features(fresh.images)
-    assert f.shape == (300, ev.config["feature_dim"]) and torch.isfinite(f).all()
+    c = ev.config["channels"]
+    assert f.shape == (300, 12 * c + ev.config["feature_dim"]) and torch.isfinite(f).all()
+    assert ev.penultimate(fresh.images).shape == (300, ev.config["feature_dim"])
     assert frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
     floor = fid_floor(ev, n=300, seed=FRESH + 3)
-    circles = render([dict(a, shape="circle") for a in fresh.attributes], seed=1).images
-    assert ev.fid(fresh.images, circles) > 3 * floor                  # a missing mode shows
-    blurred = torch.nn.functional.avg_pool2d(fresh.images, 3, stride=1, padding=1,
+    other = make_shapes(300, seed=FRESH + 5)                          # independent of `fresh`
+    assert ev.fid(fresh.images, other.images) < 2 * floor
+    circles = render([dict(a, shape="circle") for a in other.attributes], seed=1).images
+    assert ev.fid(fresh.images, circles) > 3 * floor                  # a dropped mode shows
+    blurred = torch.nn.functional.avg_pool2d(other.images, 3, stride=1, padding=1,
                                              count_include_pad=False)
-    assert ev.fid(fresh.images, blurred) > floor
+    assert ev.fid(fresh.images, blurred) > 1.5 * floor                # so does blur
+    noisy = other.images + 0.3 * torch.randn(other.images.shape,
+                                             generator=torch.Generator().manual_seed(0))
+    assert ev.fid(fresh.images, noisy) > 1.5 * floor                  # and strong noise
+
+
+def test_calibrate_standardizes_the_fid_features():
+    model = ShapesEvaluator(channels=4, feature_dim=8)
+    real = make_shapes(200, seed=FRESH + 6).images
+    model.calibrate(real)
+    f = model.features(real)
+    alive = model.feature_weight > 0
+    assert torch.allclose(f.mean(0), torch.zeros(f.shape[1]), atol=1e-4)
+    assert torch.allclose(f[:, alive].std(0), torch.ones(int(alive.sum())), atol=1e-3)
+    assert (f[:, ~alive] == 0).all()                                  # dead units are dropped
+    with pytest.raises(ValueError, match="at least 2 images"):
+        model.calibrate(real[:1])
 
 
 def test_frechet_distance_matches_an_independent_computation():
@@ -84,7 +104,7 @@ def test_frechet_distance_matches_an_independent_computation():
     b = torch.randn(300, 5, generator=g) * 2 + 1
     mu_a, mu_b = a.double().mean(0), b.double().mean(0)
     ca, cb = torch.cov(a.double().T), torch.cov(b.double().T)
-    eigvals = torch.linalg.eigvals(ca @ cb)                          # tr sqrt(Ca Cb) = sum sqrt(eig)
+    eigvals = torch.linalg.eigvals(ca @ cb)                # tr sqrt(Ca Cb) = sum sqrt(eig)
     expected = ((mu_a - mu_b) ** 2).sum() + ca.trace() + cb.trace() - 2 * eigvals.sqrt().real.sum()
     assert frechet_distance(a, b) == pytest.approx(float(expected), rel=1e-6)
     # 1-D Gaussians: d^2 = (m1 - m2)^2 + (s1 - s2)^2

@@ -4,9 +4,14 @@ update rule", eq. 6), with the shapes evaluator standing in for Inception.
 
     d^2 = |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2))
 
+The features are ``ShapesEvaluator.features``: conv-layer statistics plus the
+penultimate vector, standardized on real scenes, so the numbers are small
+(single digits for real against real at n = 500) and have no absolute meaning.
+
 Two finite samples of the *same* distribution do not score 0: the estimate is
-biased upwards. ``fid_floor`` measures that floor (real scenes against fresh
-real scenes); read every FID against it.
+biased upwards, by roughly (feature dimension) / n. ``fid_floor`` measures that
+floor (real scenes against fresh real scenes); read every FID against it, and
+compare FIDs only at equal sample sizes.
 """
 from __future__ import annotations
 

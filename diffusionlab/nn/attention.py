@@ -51,7 +51,8 @@ def _check_mask(mask, batch: int, heads: int, n_query: int, n_key: int,
     if mask is None:
         return None
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a torch.Tensor (bool, True = attend), got {type(mask).__name__}")
+        raise TypeError(f"mask must be a torch.Tensor (bool, True = attend), "
+                        f"got {type(mask).__name__}")
     if mask.is_floating_point() or mask.is_complex():
         raise TypeError(f"mask must be a bool (or 0/1 integer) tensor with True = attend, "
                         f"got dtype {mask.dtype}")

@@ -143,7 +143,8 @@ def contrastive_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scal
             diagonal must be True). Default: the identity (the paper's one-hot targets).
     """
     n = text_emb.shape[0]
-    logits = logit_scale.clamp(max=math.log(100.0)).exp() * text_emb @ image_emb.T  # (texts, images)
+    scale = logit_scale.clamp(max=math.log(100.0)).exp()   # exp(tau), at most 100
+    logits = scale * text_emb @ image_emb.T                  # (texts, images)
     if match is None:
         match = torch.eye(n, dtype=torch.bool, device=logits.device)
     if match.shape != (n, n) or not bool(match.diagonal().all()):
@@ -205,9 +206,17 @@ class TinyCLIP(nn.Module):
         if not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"{directory} has no model.safetensors (write one with "
                                     f"TinyCLIP.save or `python -m diffusionlab train clip`)")
+        from transformers.utils import logging as hf_logging
+
         tokenizer = PreTrainedTokenizerFast.from_pretrained(directory, local_files_only=True)
-        model = CLIPModel.from_pretrained(directory, local_files_only=True,
-                                          attn_implementation="sdpa")
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()           # no "Loading weights" bar for 1 MB
+        try:
+            model = CLIPModel.from_pretrained(directory, local_files_only=True,
+                                              attn_implementation="sdpa")
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         obj = cls(tokenizer=tokenizer, config=model.config)
         obj.model = model
         return obj.to(device).eval()

@@ -24,7 +24,9 @@ features. That is what lets fine, high-frequency detail skip the bottleneck.
 ``use_skips=False`` is the ablation: every skip tensor is replaced by zeros of
 the same shape, so the architecture and the parameter count stay identical and
 only the information flow across the "U" changes (the decoder weights that read
-the skip channels then see zeros and never learn anything).
+the skip channels then see zeros and never learn anything). The zeroing happens in
+``decode``, after any ControlNet ``down_residuals`` were added, so a no-skip U-Net
+ignores those too.
 
 Attention: a ``SpatialTransformer`` (from ``diffusionlab.nn.attention``) sits
 after the ResBlocks of every level flagged in ``attention_levels`` and always in
@@ -221,7 +223,7 @@ class UNet(nn.Module):
 
         self.mid_block = _MidBlock(ch, temb_dim, context_dim, num_heads, dropout)
         self.skip_channels = list(skip_channels)
-        self._skip_scales = list(skip_scales)
+        self.skip_scales = list(skip_scales)
 
         # Decoder: mirror image, one extra resnet per level, each eating one skip (LIFO).
         pending = list(skip_channels)
@@ -245,7 +247,7 @@ class UNet(nn.Module):
     # ---------------------------------------------------------------- shapes
     def skip_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
         """(C, H, W) of each skip (and of each ``down_residuals`` entry) for an input of H x W."""
-        return [(c, height // s, width // s) for c, s in zip(self.skip_channels, self._skip_scales)]
+        return [(c, height // s, width // s) for c, s in zip(self.skip_channels, self.skip_scales)]
 
     def mid_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """(C, H, W) of the middle block's output (and of ``mid_residual``)."""
@@ -273,7 +275,8 @@ class UNet(nn.Module):
         else:
             if context is None:
                 raise ValueError(f"context is required: this UNet cross-attends to a "
-                                 f"(B, L, {self.context_dim}) tensor (context_dim={self.context_dim})")
+                                 f"(B, L, {self.context_dim}) tensor "
+                                 f"(context_dim={self.context_dim})")
             check_tensor("context", context, ndim=3)
             if context.shape[0] != B or context.shape[2] != self.context_dim:
                 raise ValueError(f"context must have shape ({B}, L, {self.context_dim}), "
@@ -416,40 +419,42 @@ class UNet(nn.Module):
         return self.decode(skips, h, temb, context, context_mask)
 
     def describe(self, height: int = 32, width: int = 32) -> str:
-        """A table of the feature shapes at every stage for an H x W input."""
-        lines = [f"input            ({self.in_channels + self.conditioning_channels}, "
-                 f"{height}, {width})"]
+        """A table of the feature shapes (C, H, W) at every stage for an H x W input,
+        with the skip each encoder stage pushes and each decoder ResBlock pops."""
         shapes = self.skip_shapes(height, width)
+        kind = "cross-attention" if self.context_dim is not None else "attention"
+        rows = [("input", (self.in_channels + self.conditioning_channels, height, width), ""),
+                ("conv_in", shapes[0], "-> skip 0")]
         k = 0
-        lines.append(f"conv_in          {shapes[k]}   -> skip {k}")
         for i, level in enumerate(self.down_blocks):
-            for j in range(len(level.resnets)):
+            attn = f" + {kind}" if len(level.attentions) else ""
+            for _ in level.resnets:
                 k += 1
-                attn = " + attention" if len(level.attentions) else ""
-                lines.append(f"down {i} resnet{attn:12s} {shapes[k]}   -> skip {k}")
+                rows.append((f"down {i}: ResBlock{attn}", shapes[k], f"-> skip {k}"))
             if level.resampler is not None:
                 k += 1
-                lines.append(f"down {i} downsample      {shapes[k]}   -> skip {k}")
-        lines.append(f"mid (res+attn+res)    {self.mid_shape(height, width)}")
+                rows.append((f"down {i}: Downsample", shapes[k], f"-> skip {k}"))
+        rows.append((f"mid: ResBlock + {kind} + ResBlock", self.mid_shape(height, width), ""))
         pending = list(range(len(shapes)))
         for n, level in enumerate(self.up_blocks):
             i = self.num_levels - 1 - n
-            for j, resnet in enumerate(level.resnets):
+            attn = f" + {kind}" if len(level.attentions) else ""
+            for resnet in level.resnets:
                 s = pending.pop()
-                c = resnet.conv1.out_channels
-                ds = self._skip_scales[s]
-                attn = " + attention" if len(level.attentions) else ""
-                lines.append(f"up {i} resnet{attn:12s}   {(c, height // ds, width // ds)}"
-                             f"   <- skip {s}")
+                c, ds = resnet.conv1.out_channels, self.skip_scales[s]
+                rows.append((f"up {i}: ResBlock{attn}", (c, height // ds, width // ds),
+                             f"<- skip {s}" + ("" if self.use_skips else " (zeros)")))
             if level.resampler is not None:
-                ds = self._skip_scales[pending[-1]]
-                lines.append(f"up {i} upsample          {(c, height // ds, width // ds)}")
-        lines.append(f"conv_out              ({self.out_channels}, {height}, {width})")
-        return "\n".join(lines)
+                ds = self.skip_scales[pending[-1]]
+                rows.append((f"up {i}: Upsample", (c, height // ds, width // ds), ""))
+        rows.append(("conv_out", (self.out_channels, height, width), ""))
+        width_label = max(len(r[0]) for r in rows) + 2
+        return "\n".join(f"{label:{width_label}s}{str(shape):15s}{note}".rstrip()
+                         for label, shape, note in rows)
 
     @classmethod
     def pretrained(cls, name: str = "unet_pixel", device: str | torch.device = "cpu") -> "UNet":
-        """Load a shipped U-Net checkpoint (``unet_pixel`` or ``unet_pixel_noskip``)."""
+        """Load a shipped U-Net checkpoint (e.g. ``unet_pixel``, ``unet_pixel_noskip``)."""
         from ..checkpoints import load_checkpoint, weights_path
 
         return load_checkpoint(cls, weights_path(name), device=device)

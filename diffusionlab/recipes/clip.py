@@ -9,6 +9,10 @@ Scores (on scenes never seen in training):
                         similar prompt among "a circle" / "a square" / "a triangle" (shape),
                         "a red shape" / ... (color), "a small shape" / ... (size),
                         "a shape at the top left" / ... (position).
+
+Shipped run (``diffusionlab/weights/clip/manifest.json``): 1500 steps of batch 128, seed 0,
+219k parameters (0.9 MB); retrieval 1.00 and zero-shot >= 0.998 on every attribute. Shape
+is the last attribute learned (retrieval passes 0.95 near step 500, shape zero-shot near 750).
 """
 from __future__ import annotations
 
@@ -95,7 +99,7 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
     n_params = sum(p.numel() for p in clip.parameters())
     return {"scores": score(out), "parameters": n_params,
             "final_loss": round(sum(result.losses[-50:]) / min(50, len(result.losses)), 4),
-            "batch": BATCH, "lr": LR, "model": MODEL_KWARGS,
+            "batch": BATCH, "lr": LR, "model_kwargs": MODEL_KWARGS,
             "logit_scale": round(float(clip.model.logit_scale.detach().exp()), 2)}
 
 

@@ -1,15 +1,19 @@
 """A pixel-space U-Net denoiser on the shapes (lesson 06), with skip connections.
 
-Its twin ``unet_pixel_noskip`` is the same network, trained the same way, with
-``use_skips=False``; this module holds the code both share: the configuration,
-the training loop and the measures of lesson 06.
+This module holds the code its three twins share (the configuration, the training
+loop and the measures of lesson 06):
 
-Training: epsilon prediction, linear schedule, DDPM's simple loss
-(``diffusion_loss``) on fresh shapes images every step (batch 32), AdamW with an
-EMA of the weights (the EMA is what is saved).
+    unet_pixel              epsilon prediction, skips         (this recipe)
+    unet_pixel_noskip       epsilon prediction, use_skips=False
+    unet_pixel_x0           x_0 ("sample") prediction, skips
+    unet_pixel_x0_noskip    x_0 ("sample") prediction, use_skips=False
+
+Training: linear schedule, DDPM's simple loss (``diffusion_loss``) on fresh shapes
+images every step (batch 32), AdamW with an EMA of the weights (the EMA is what is
+saved). Everything but ``use_skips`` and the target is identical across the twins.
 
 Scores, on 256 fresh images with fixed noise (``reconstruction_errors``): the
-one-step x_0 prediction (DDPM eq. 15, clipped to [-1, 1])
+one-step x_0 prediction, clipped to [-1, 1]; for an epsilon model (DDPM eq. 15)
 
     x0_hat = (x_t - sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(abar_t)
 
@@ -29,7 +33,7 @@ from ..data.shapes import make_shapes
 from ..forward import q_sample
 from ..losses import diffusion_loss
 from ..nn.unet import UNet
-from ..parameterization import x0_from_eps
+from ..parameterization import split_prediction
 from ..schedules import make_schedule
 
 DEFAULT_STEPS = 1000
@@ -51,17 +55,22 @@ def high_pass(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_x0(model: UNet, schedule, x_t: torch.Tensor, t: int) -> torch.Tensor:
-    """One-step x_0 estimate from an epsilon model, clipped to [-1, 1] (DDPM eq. 15)."""
+def predict_x0(model: UNet, schedule, x_t: torch.Tensor, t: int,
+               prediction_type: str = PREDICTION_TYPE) -> torch.Tensor:
+    """One-step x_0 estimate, clipped to [-1, 1]: DDPM eq. 15 for an epsilon model,
+    the output itself for a "sample" (x_0) model."""
     tt = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-    return x0_from_eps(schedule, x_t, tt, model(x_t, tt)).clamp(-1.0, 1.0)
+    x0, _ = split_prediction(schedule, model(x_t, tt), x_t, tt, prediction_type)
+    return x0.clamp(-1.0, 1.0)
 
 
 @torch.no_grad()
 def reconstruction_errors(model: UNet, timesteps=EVAL_TIMESTEPS, n: int = EVAL_IMAGES,
-                          seed: int = EVAL_SEED, batch_size: int = 128) -> dict:
-    """Per timestep: x0 MSE, high-pass MSE and MSE on the outline pixels (fresh images,
-    the same images and noise for every model, so two models compare pairwise)."""
+                          seed: int = EVAL_SEED, batch_size: int = 128,
+                          prediction_type: str = PREDICTION_TYPE) -> dict:
+    """Per timestep: x0 MSE, high-pass MSE, MSE on the outline pixels and the MSE of the
+    implied noise prediction (fresh images, the same images and noise for every model, so
+    two models compare pairwise)."""
     schedule = make_schedule(SCHEDULE)
     data = make_shapes(n, seed=seed)
     x0, edges = data.images, data.edges.expand(-1, 3, -1, -1)
@@ -71,18 +80,23 @@ def reconstruction_errors(model: UNet, timesteps=EVAL_TIMESTEPS, n: int = EVAL_I
     model.eval()
     out = {}
     for t in timesteps:
-        x_t = q_sample(schedule, x0, torch.full((n,), t), noise)
-        pred = torch.cat([predict_x0(model, schedule, x_t[i:i + batch_size], t)
-                          for i in range(0, n, batch_size)])
+        tt = torch.full((n,), t)
+        x_t = q_sample(schedule, x0, tt, noise)
+        output = torch.cat([model(x_t[i:i + batch_size], tt[i:i + batch_size])
+                            for i in range(0, n, batch_size)])
+        pred, eps = split_prediction(schedule, output, x_t, tt, prediction_type)
+        pred = pred.clamp(-1.0, 1.0)
         err = (pred - x0) ** 2
         out[int(t)] = {"x0_mse": err.mean().item(),
                        "highpass_mse": ((high_pass(pred) - high_pass(x0)) ** 2).mean().item(),
-                       "edge_mse": (err * edges).sum().item() / edges.sum().item()}
+                       "edge_mse": (err * edges).sum().item() / edges.sum().item(),
+                       "eps_mse": ((eps - noise) ** 2).mean().item()}
     model.train(was_training)
     return out
 
 
-def train_pixel_unet(out: Path, steps: int, seed: int, use_skips: bool) -> dict:
+def train_pixel_unet(out: Path, steps: int, seed: int, use_skips: bool,
+                     prediction_type: str = PREDICTION_TYPE) -> dict:
     torch.manual_seed(seed)
     from ..training import fit
 
@@ -92,21 +106,21 @@ def train_pixel_unet(out: Path, steps: int, seed: int, use_skips: bool) -> dict:
 
     def loss_fn(m, step):
         x0 = make_shapes(BATCH_SIZE, seed=seed * 1_000_000 + step).images
-        return diffusion_loss(m, schedule, x0, PREDICTION_TYPE, generator=gen)
+        return diffusion_loss(m, schedule, x0, prediction_type, generator=gen)
 
     result = fit(model, loss_fn, steps, lr=1.5e-3, ema_decay=0.995, warmup=100,
-                 desc="unet_pixel" + ("" if use_skips else "_noskip"))
+                 desc=f"unet_pixel {prediction_type}" + ("" if use_skips else " no skips"))
     save_checkpoint(result.ema.model, out)
     tail = result.losses[-100:]
-    return {"schedule": SCHEDULE, "prediction_type": PREDICTION_TYPE, "batch_size": BATCH_SIZE,
+    return {"schedule": SCHEDULE, "prediction_type": prediction_type, "batch_size": BATCH_SIZE,
             "parameters": sum(p.numel() for p in model.parameters()),
             "final_loss_mean_last_100": round(sum(tail) / len(tail), 4),
-            "scores": score_pixel_unet(out)}
+            "scores": score_pixel_unet(out, prediction_type)}
 
 
-def score_pixel_unet(directory: Path) -> dict:
+def score_pixel_unet(directory: Path, prediction_type: str = PREDICTION_TYPE) -> dict:
     model = load_checkpoint(UNet, directory)
-    errs = reconstruction_errors(model)
+    errs = reconstruction_errors(model, prediction_type=prediction_type)
     scores = {f"x0_mse_t{t}": round(e["x0_mse"], 5) for t, e in errs.items()}
     low = min(errs)
     scores[f"highpass_mse_t{low}"] = round(errs[low]["highpass_mse"], 5)

@@ -77,7 +77,8 @@ def load_exercise(path: Path):
         lines = [ln for f, ln in traceback.walk_tb(err.__traceback__)
                  if Path(f.f_code.co_filename).resolve() == path]
         line = f"line {lines[-1]}: " if lines else ""
-        problem = f"{line}{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        text = str(err).strip().splitlines()
+        problem = f"{line}{type(err).__name__}: {text[0] if text else ''}"
     finally:
         sys.dont_write_bytecode = dont_write
     if problem is not None:

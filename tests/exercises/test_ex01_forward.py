@@ -95,7 +95,9 @@ def test_q_posterior_matches_eqs6_7(exercise):
                  "(1 - abar_t) x_t", t=t)
     var = expect_tensor("q_posterior (variance)", var)
     try:
-        var = var.expand(x_t.shape) if var.ndim == x_t.ndim else var.reshape(-1, 1, 1, 1).expand(x_t.shape)
+        if var.ndim != x_t.ndim:
+            var = var.reshape(-1, 1, 1, 1)
+        var = var.expand(x_t.shape)
     except RuntimeError:
         raise AssertionError(f"q_posterior (variance) should have shape {tuple(want_var.shape)}, "
                              f"got {tuple(var.shape)}") from None
@@ -112,11 +114,13 @@ def test_q_posterior_at_t0_is_the_clean_image(exercise):
     expect_close("q_posterior (mean at t=0)", mean, x0, "x0 itself (abar_{-1} = 1)")
     var = expect_tensor("q_posterior (variance at t=0)", var)
     assert var.abs().max().item() < 1e-6, \
-        f"q_posterior: the variance at t=0 should be 0 (abar_{{-1}} = 1), got {var.max().item():.3g}"
+        f"q_posterior: the variance at t=0 should be 0 (abar_{{-1}} = 1), " \
+        f"got {var.max().item():.3g}"
 
 
 def test_q_posterior_is_the_bayes_posterior(exercise):
-    """x_{t-1} ~ q(x_{t-1}|x0), x_t ~ q(x_t|x_{t-1}): x_{t-1} - mu_tilde has mean 0, variance beta_tilde."""
+    """x_{t-1} ~ q(x_{t-1}|x0), x_t ~ q(x_t|x_{t-1}): x_{t-1} - mu_tilde has mean 0 and
+    variance beta_tilde."""
     ex = exercise("ex01_forward")
     n, step = 50000, 300
     x0 = torch.randn(n, 1).double()
@@ -128,4 +132,5 @@ def test_q_posterior_is_the_bayes_posterior(exercise):
     beta_tilde = forward.q_posterior(SCHEDULE, x0[:1], x_t[:1], step)[1].item()
     assert abs(r.mean().item()) < 3e-3 and abs(r.var().item() / beta_tilde - 1) < 0.05, \
         f"q_posterior: x_(t-1) - mean should have mean 0 and variance beta_tilde = " \
-        f"{beta_tilde:.3g} at t={step}; got mean {r.mean().item():.3g}, variance {r.var().item():.3g}"
+        f"{beta_tilde:.3g} at t={step}; got mean {r.mean().item():.3g}, " \
+        f"variance {r.var().item():.3g}"

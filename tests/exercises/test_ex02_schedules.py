@@ -50,7 +50,8 @@ def test_snr(exercise):
                      "abar_t / (1 - abar_t)", rtol=1e-6)
     zero = make_schedule("linear", zero_terminal_snr=True).alphas_cumprod
     got = expect_tensor("snr (zero terminal SNR schedule)", ex.snr(zero), zero.shape)
-    assert got[-1].item() == 0, f"snr: where abar_t = 0 the SNR should be 0, got {got[-1].item():.3g}"
+    assert got[-1].item() == 0, \
+        f"snr: where abar_t = 0 the SNR should be 0, got {got[-1].item():.3g}"
 
 
 def test_rescale_zero_terminal_snr(exercise):
@@ -67,7 +68,8 @@ def test_rescale_zero_terminal_snr(exercise):
             f"rescale_zero_terminal_snr ({name}): abar[T-1] should be 0 (pure noise at the " \
             f"last step), got {abar[-1].item():.3g}"
         assert abs(abar[0].item() - (1 - before[0].item())) < 1e-9, \
-            f"rescale_zero_terminal_snr ({name}): abar[0] should stay {1 - before[0].item():.6f}, " \
+            f"rescale_zero_terminal_snr ({name}): abar[0] should stay " \
+            f"{1 - before[0].item():.6f}, " \
             f"got {abar[0].item():.6f}"
         expect_close(f"rescale_zero_terminal_snr ({name})", got, rescale_zero_terminal_snr(betas),
                      "the betas of Lin et al. 2023, Algorithm 1", atol=1e-8, rtol=1e-6)

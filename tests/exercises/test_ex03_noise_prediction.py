@@ -1,4 +1,4 @@
-"""Graded tests for exercises/ex03_noise_prediction.py (see conftest.py for how the folder is chosen)."""
+"""Graded tests for exercises/ex03_noise_prediction.py (conftest.py chooses the folder)."""
 import pytest
 import torch
 
@@ -106,7 +106,8 @@ def test_training_loss_lets_gradients_through(exercise):
     ex = exercise("ex03_noise_prediction")
     x0, t, noise = _batch(torch.float32)
     mine, ref = TinyModel(), TinyModel()
-    loss = expect_tensor("training_loss", ex.training_loss(mine, SCHEDULE, x0, t, noise, "v_prediction"))
+    loss = expect_tensor("training_loss",
+                         ex.training_loss(mine, SCHEDULE, x0, t, noise, "v_prediction"))
     assert loss.requires_grad, \
         "training_loss: the loss carries no gradient (did you use .item(), .detach() or no_grad?)"
     loss.backward()

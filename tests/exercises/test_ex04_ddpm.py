@@ -35,7 +35,8 @@ def test_ddpm_step_one_step_is_the_posterior(exercise):
     ex = exercise("ex04_ddpm")
     t = 300
     x_t, eps = torch.randn(4, 8, dtype=torch.float64), torch.randn(4, 8, dtype=torch.float64)
-    x0_hat = (x_t - (1 - SCHEDULE.alphas_cumprod[t]).sqrt() * eps) / SCHEDULE.alphas_cumprod[t].sqrt()
+    a_t = SCHEDULE.alphas_cumprod[t]
+    x0_hat = (x_t - (1 - a_t).sqrt() * eps) / a_t.sqrt()
     mean, var = forward.q_posterior(SCHEDULE, x0_hat, x_t, t)
     got = ex.ddpm_step(SCHEDULE, eps, t, t - 1, x_t, noise=torch.zeros_like(x_t))
     expect_close("ddpm_step (noise = 0)", got, mean, "the posterior mean mu_tilde (DDPM eq. 7)")
@@ -61,7 +62,8 @@ def test_ddpm_step_draws_its_own_noise(exercise):
     t = 500
     x_t, eps = torch.randn(20000, 1), torch.randn(20000, 1)
     want = samplers.ddpm_step(SCHEDULE, eps, t, t - 1, x_t, noise=torch.zeros_like(x_t)).prev_sample
-    got = expect_tensor("ddpm_step (noise=None)", ex.ddpm_step(SCHEDULE, eps, t, t - 1, x_t), x_t.shape)
+    got = expect_tensor("ddpm_step (noise=None)", ex.ddpm_step(SCHEDULE, eps, t, t - 1, x_t),
+                        x_t.shape)
     r = got - want
     var = forward.q_posterior(SCHEDULE, x_t[:1], x_t[:1], t)[1].item()
     assert abs(r.mean().item()) < 0.05 * var ** 0.5 and abs(r.var().item() / var - 1) < 0.05, \
@@ -112,14 +114,15 @@ def test_ddpm_sample_of_gaussian_data(exercise):
     timesteps = samplers.make_timesteps(100)
     gen = torch.Generator().manual_seed(1)
     x_T = torch.randn(4000, 2, generator=gen)
-    out = expect_tensor("ddpm_sample", ex.ddpm_sample(model, SCHEDULE, x_T, timesteps, generator=gen),
-                        x_T.shape)
+    out = expect_tensor("ddpm_sample",
+                        ex.ddpm_sample(model, SCHEDULE, x_T, timesteps, generator=gen), x_T.shape)
     ref = samplers.sample(model, SCHEDULE, (20000, 2), sampler="ddpm", timesteps=timesteps, seed=2,
                           progress=False)
     for what, a, b, tol in (("mean", out.mean(0), ref.mean(0), 0.04),
                             ("std", out.std(0), ref.std(0), 0.03)):
         err = (a - b).abs().max().item()
         assert err < tol, \
-            f"ddpm_sample on data N(mu={mu.tolist()}, std {s}) with the exact model: sample {what} " \
+            f"ddpm_sample on data N(mu={mu.tolist()}, std {s}) with the exact model: " \
+            f"sample {what} " \
             f"{[round(v, 2) for v in a.tolist()]}, expected {[round(v, 2) for v in b.tolist()]} " \
             f"(100 steps)"

@@ -28,7 +28,9 @@ def test_make_timesteps(exercise, spacing):
         got = _timesteps_as_list(name, ex.make_timesteps(n, T, spacing))
         want = samplers.make_timesteps(n, T, spacing).tolist()
         if got != want:
-            short = (lambda v: v if len(v) <= 8 else v[:4] + ["..."] + v[-2:])
+            def short(v):
+                return "[" + ", ".join(map(str, v if len(v) <= 8 else v[:4] + ["..."] + v[-2:])) + "]"
+
             raise AssertionError(f"{name} should be {short(want)}, got {short(got)}")
 
 
@@ -104,5 +106,5 @@ def test_ddim_sampling_loop_is_deterministic_and_matches_the_library(exercise):
         x = ex.ddim_step(SCHEDULE, model(x, torch.full((500,), t)), t, t_prev, x, eta=0.0)
     want = samplers.sample(model, SCHEDULE, (500, 2), num_inference_steps=25, spacing="trailing",
                            sampler="ddim", eta=0.0, x_T=x_T, progress=False)
-    expect_close("DDIM sampling with your make_timesteps and ddim_step (25 trailing steps)", x, want,
-                 "the library's deterministic DDIM samples from the same x_T", atol=1e-4)
+    expect_close("DDIM sampling with your make_timesteps and ddim_step (25 trailing steps)",
+                 x, want, "the library's deterministic DDIM samples from the same x_T", atol=1e-4)

@@ -1,4 +1,4 @@
-"""Graded tests for exercises/ex08_cross_attention.py (see conftest.py for how the folder is chosen)."""
+"""Graded tests for exercises/ex08_cross_attention.py (conftest.py says how the folder is chosen)."""
 import math
 
 import torch
