@@ -49,7 +49,10 @@ def make_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
     """The decreasing timesteps a sampler visits, as in diffusers' ``set_timesteps``.
 
     - leading:  arange(0, n) * (T // n), reversed, plus ``steps_offset`` (DDIM paper, SD 1.x)
-    - trailing: round(arange(T, 0, -T / n)) - 1 (Lin et al. 2023, Table 2: always starts at T-1)
+    - trailing: round(T - k T / n) - 1 for k = 0..n-1 (Lin et al. 2023, Table 2: always starts
+      at T-1). diffusers writes it round(arange(T, 0, -T / n)) - 1, which for some n (61, say)
+      returns n + 1 values because a float arange can overshoot by one element; counting k
+      avoids that and otherwise gives exactly diffusers' timesteps.
     - linspace: round(linspace(0, T - 1, n)), reversed
     """
     T = check_int("num_train_timesteps", num_train_timesteps, minimum=1)
@@ -62,7 +65,10 @@ def make_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
         ts = torch.arange(0, n, dtype=torch.float64) * (T // n)
         ts = ts.round().flip(0) + offset
     elif spacing == "trailing":
-        ts = torch.arange(T, 0, -T / n, dtype=torch.float64).round() - 1
+        # numpy's arange(T, 0, -T/n) computes T + k * delta with delta = (T - T/n) - T;
+        # we do the same for k < n only, so rounding ties break as in diffusers
+        delta = (T - T / n) - T
+        ts = (T + torch.arange(n, dtype=torch.float64) * delta).round() - 1
     else:
         ts = torch.linspace(0, T - 1, n, dtype=torch.float64).round().flip(0)
     ts = ts.long()

@@ -19,7 +19,7 @@ def make_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
     (n = num_inference_steps, T = num_train_timesteps), as a LongTensor of length n:
 
         "leading":  arange(0, n) * (T // n), reversed          (DDIM paper, Stable Diffusion 1.x)
-        "trailing": round(arange(T, 0, -T / n)) - 1             (Lin et al. 2023, Table 2)
+        "trailing": round(T - k * T / n) - 1, k = 0..n-1         (Lin et al. 2023, Table 2)
         "linspace": round(linspace(0, T - 1, n)), reversed
 
     For n = 10, T = 1000: leading [900, 800, ..., 0], trailing [999, 899, ..., 99],

@@ -11,7 +11,8 @@ def make_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
     if spacing == "leading":
         ts = (torch.arange(0, n, dtype=torch.float64) * (T // n)).round().flip(0)
     elif spacing == "trailing":
-        ts = torch.arange(T, 0, -T / n, dtype=torch.float64).round() - 1
+        delta = (T - T / n) - T                  # as numpy's arange(T, 0, -T / n) steps
+        ts = (T + torch.arange(n, dtype=torch.float64) * delta).round() - 1
     elif spacing == "linspace":
         ts = torch.linspace(0, T - 1, n, dtype=torch.float64).round().flip(0)
     else:

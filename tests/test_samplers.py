@@ -18,6 +18,28 @@ def test_timesteps_match_diffusers(spacing, n):
     assert make_timesteps(n, 1000, spacing).tolist() == ref.timesteps.tolist()
 
 
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+def test_timesteps_have_length_n_and_decrease_for_every_n(spacing):
+    """A float ``arange(T, 0, -T/n)`` (diffusers' trailing formula) overshoots for some n
+    (n = 61 gives 62 values); ours counts k = 0..n-1 instead."""
+    for n in range(1, 1001):
+        ts = make_timesteps(n, 1000, spacing)
+        assert ts.shape == (n,), (n, ts.shape)
+        assert bool((ts[:-1] > ts[1:]).all()) and 0 <= int(ts.min()) and int(ts.max()) <= 999
+
+
+def test_trailing_matches_diffusers_wherever_diffusers_has_n_values():
+    diffusers = pytest.importorskip("diffusers")
+    ref = diffusers.DDIMScheduler(num_train_timesteps=1000, timestep_spacing="trailing")
+    checked = 0
+    for n in range(1, 1001):
+        ref.set_timesteps(n)
+        if len(ref.timesteps) == n:
+            assert make_timesteps(n, 1000, "trailing").tolist() == ref.timesteps.tolist(), n
+            checked += 1
+    assert checked > 900
+
+
 def test_leading_never_starts_at_last_step_but_trailing_does():
     assert make_timesteps(10, 1000, "leading")[0].item() == 900
     assert make_timesteps(10, 1000, "trailing")[0].item() == 999

@@ -75,6 +75,17 @@ def test_quality_floor_and_modes():
     assert sliced_wasserstein(good, good) == 0.0
 
 
+def test_averaged_floor_is_steadier_than_one_draw():
+    """One reference draw gives a noisy floor; ``repeats`` averages it (the spread shrinks)."""
+    good = sample_toy("swissroll", 2000, seed=5)
+    single = torch.tensor([toy_quality(good, "swissroll", seed=s).floor for s in range(6)])
+    averaged = torch.tensor([toy_quality(good, "swissroll", seed=s, repeats=6).floor
+                             for s in range(6)])
+    assert averaged.std() < 0.7 * single.std()
+    with pytest.raises(ValueError, match="repeats"):
+        toy_quality(good, "swissroll", repeats=0)
+
+
 def test_toy_bad_input():
     with pytest.raises(ValueError, match="name must be one of"):
         sample_toy("spiral", 10)

@@ -56,7 +56,7 @@ from ..pipelines import DEFAULT_GUIDANCE_SCALE, SCHEDULER_CONFIG, TextToImage
 from ..schedules import make_schedule
 from ..training import fit
 
-DEFAULT_STEPS = 3500
+DEFAULT_STEPS = 4500
 N_TRAIN = 30_000
 BATCH_SIZE = 64
 LR = 1e-3
