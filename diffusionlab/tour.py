@@ -122,8 +122,12 @@ def prompt_grid(pipe, prompts=TOUR_PROMPTS, seed: int = 0, ncols: int = 6, **kwa
     import textwrap
 
     images = pipe(list(prompts), seed=seed, progress=False, **kwargs).images
-    titles = [textwrap.fill(p, 18) for p in prompts]
-    fig = show_images(images, titles=titles, ncols=ncols, size=1.9)
+    titles = [textwrap.fill(p, 22) for p in prompts]
+    fig = show_images(images, titles=titles, ncols=ncols, size=2.0)
+    lines = max(t.count("\n") + 1 for t in titles)
+    width, height = fig.get_size_inches()
+    rows = -(-len(titles) // max(1, min(ncols, len(titles))))
+    fig.set_size_inches(width, height + 0.18 * lines * rows)   # room for the titles
     fig.tight_layout()
     return fig, images
 
@@ -151,7 +155,7 @@ def main(out) -> int:
     fig.savefig(grid_path, dpi=110)
     plt.close(fig)
     noise = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(0))
-    fig = pipeline_figure(image=images[0], noise=noise)
+    fig = pipeline_figure(image=images[0], noise=noise, prompt=TOUR_PROMPTS[0])
     pipe_path = out / "pipeline.png"
     fig.savefig(pipe_path, dpi=110)
     plt.close(fig)
