@@ -62,11 +62,16 @@ class TextToImageOutput:
              grouped by prompt: the copies of prompt 0 first
     latents  (B, 4, H/4, W/4): the final latents z_0 (what the VAE decoded)
     prompts  the prompt behind each image (length B)
+    trajectory  with ``return_trajectory=True``: {"timesteps": (n,), "latents": (n+1, B, 4,
+             h, w) = z_T and z after each step, "pred_latents": (n, B, 4, h, w) = the model's
+             guess of z_0 at each step} (what diffusers exposes through
+             ``callback_on_step_end``); decode any of them with ``pipe.decode``
     """
 
     images: torch.Tensor
     latents: torch.Tensor
     prompts: list = field(default_factory=list)
+    trajectory: dict | None = None
 
 
 @dataclass
@@ -268,7 +273,8 @@ class TextToImage:
                  num_inference_steps: int = 20, seed: int | None = 0, eta: float = 0.0,
                  guidance_rescale: float = 0.0, num_images_per_prompt: int = 1, height: int = 32,
                  width: int = 32, return_latents: bool = False, progress: bool = True,
-                 latents: torch.Tensor | None = None, sampler: str = "ddim") -> TextToImageOutput:
+                 latents: torch.Tensor | None = None, sampler: str = "ddim",
+                 return_trajectory: bool = False) -> TextToImageOutput:
         """Generate images for ``prompt`` (a str or a list of str).
 
         Args:
@@ -287,6 +293,8 @@ class TextToImage:
             progress: show a progress bar (always off when TQDM_DISABLE=1).
             latents: optional initial noise z_T of shape (B, 4, height/4, width/4).
             sampler: "ddim" (default) or "ddpm" (ancestral).
+            return_trajectory: also return every step's latents and predicted z_0
+                (``.trajectory``), to watch the image form.
         """
         prompts, negatives, scale, eta, rescale, n = self._check_call(
             prompt, negative_prompt, guidance_scale, num_inference_steps, seed, eta,
@@ -306,9 +314,16 @@ class TextToImage:
         z0 = sample(model, self.schedule, shape, sampler=sampler, eta=eta,
                     prediction_type=self.prediction_type,
                     timesteps=self.timesteps(num_inference_steps), x_T=latents,
-                    generator=generator, progress=progress, device=self.device)
+                    generator=generator, progress=progress, device=self.device,
+                    return_trajectory=bool(return_trajectory))
+        trajectory = None
+        if return_trajectory:
+            z0, traj = z0
+            trajectory = {"timesteps": traj["timesteps"], "latents": traj["x"],
+                          "pred_latents": traj["x0_pred"]}
         images = None if return_latents else self.decode(z0)
-        return TextToImageOutput(images=images, latents=z0, prompts=prompts)
+        return TextToImageOutput(images=images, latents=z0, prompts=prompts,
+                                 trajectory=trajectory)
 
     # ------------------------------------------------------------------ attention maps
     @torch.no_grad()

@@ -60,6 +60,17 @@ def test_shapes_and_grouping(toy_pipe):
     assert lat.images is None and lat.latents.shape == (1, 4, 8, 8)
 
 
+def test_trajectory_records_every_step(toy_pipe):
+    out = toy_pipe(["a circle", "a square"], num_inference_steps=3, seed=2, progress=False,
+                   return_trajectory=True)
+    tr = out.trajectory
+    assert tr["timesteps"].tolist() == toy_pipe.timesteps(3).tolist()
+    assert tr["latents"].shape == (4, 2, 4, 8, 8) and tr["pred_latents"].shape == (3, 2, 4, 8, 8)
+    assert torch.equal(tr["latents"][-1], out.latents)
+    plain = toy_pipe(["a circle", "a square"], num_inference_steps=3, seed=2, progress=False)
+    assert torch.equal(plain.images, out.images) and plain.trajectory is None
+
+
 def test_same_seed_same_images(toy_pipe):
     kw = dict(num_inference_steps=3, progress=False)
     a = toy_pipe(["a circle", "a square"], seed=7, **kw).images
