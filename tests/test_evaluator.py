@@ -53,6 +53,8 @@ def test_wrong_caption_is_caught(ev):
     assert ev.prompt_accuracy(img.images, ["a large red circle in the center"]) == 1.0
     for wrong in ("a blue circle", "a square", "a small shape", "a red circle at the top"):
         assert ev.prompt_accuracy(img.images, [wrong]) == 0.0, wrong
+    verdict = ev.judge(img.images.repeat(2, 1, 1, 1), ["a blue circle", "a large shape"])
+    assert verdict == [{"color": False, "shape": True}, {"size": True}]
 
 
 def test_evaluator_survives_mild_degradation(ev, fresh):

@@ -157,8 +157,9 @@ class ShapesEvaluator(nn.Module):
         return [dict(zip(ATTRIBUTES, values)) for values in zip(*names.values())]
 
     # ------------------------------------------------------------------ measures
-    def _judge(self, images: torch.Tensor, captions) -> list:
-        """Per image, {attribute: correct?} for each attribute its caption names."""
+    def judge(self, images: torch.Tensor, captions) -> list:
+        """Per image, {attribute: correct?} for each attribute its caption names (so
+        ``all(judge(...)[i].values())`` says whether image i shows what its caption says)."""
         check_tensor("images", images, ndim=4)
         if images.shape[0] == 0:
             raise ValueError("images must hold at least one image, got an empty batch")
@@ -176,13 +177,13 @@ class ShapesEvaluator(nn.Module):
         """Fraction of images whose predicted attributes match *every* attribute their
         caption names (a partial caption is judged only on what it names; "" is
         always right). ``captions``: one per image, or a single string for all."""
-        judged = self._judge(images, captions)
+        judged = self.judge(images, captions)
         return sum(all(j.values()) for j in judged) / len(judged)
 
     def attribute_accuracy(self, images: torch.Tensor, captions) -> dict:
         """{attribute: accuracy over the captions that name it}; attributes that no
         caption names are left out."""
-        judged = self._judge(images, captions)
+        judged = self.judge(images, captions)
         out = {}
         for k in ATTRIBUTES:
             hits = [j[k] for j in judged if k in j]
