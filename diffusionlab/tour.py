@@ -132,6 +132,21 @@ def prompt_grid(pipe, prompts=TOUR_PROMPTS, seed: int = 0, ncols: int = 6, **kwa
     return fig, images
 
 
+def benchmark(pipe, n_images: int = 16, num_inference_steps: int = 20, repeats: int = 5) -> float:
+    """Median wall time (s) of one pipeline call making ``n_images`` images with
+    ``num_inference_steps`` DDIM steps at the default guidance (after one warm-up call)."""
+    import statistics
+
+    prompts = [TOUR_PROMPTS[0]] * n_images
+    pipe(prompts, num_inference_steps=num_inference_steps, progress=False)      # warm-up
+    times = []
+    for k in range(repeats):
+        start = time.perf_counter()
+        pipe(prompts, num_inference_steps=num_inference_steps, seed=k, progress=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main(out) -> int:
     """Write ``prompt_grid.png`` and ``pipeline.png`` into ``out``; print what was done."""
     matplotlib.use("Agg")
@@ -168,6 +183,9 @@ def main(out) -> int:
           f"{DEFAULT_GUIDANCE_SCALE:g}, seed 0) in {generated - loaded:.1f} s for the prompts:")
     for p in TOUR_PROMPTS:
         print(f"  - {p}")
+    bench = benchmark(pipe)
+    print(f"benchmark: 16 images, 20 DDIM steps, guidance {DEFAULT_GUIDANCE_SCALE:g}: "
+          f"{bench:.2f} s (median of 5, {torch.get_num_threads()} threads)")
     print(f"wrote {grid_path}")
     print(f"wrote {pipe_path}")
     print(f"done in {total:.1f} s")

@@ -17,4 +17,4 @@ def test_tour_writes_the_grid_and_the_pipeline_figure(tmp_path, capsys):
         assert pixels.shape[0] >= min_size[0] and pixels.shape[1] >= min_size[1]
         assert pixels[..., :3].std() > 0.05            # not a blank canvas
         assert str(path) in printed
-    assert TOUR_PROMPTS[0] in printed and "generated" in printed
+    assert TOUR_PROMPTS[0] in printed and "generated" in printed and "benchmark: 16 images" in printed
