@@ -128,9 +128,16 @@ def score_pixel_unet(directory: Path, prediction_type: str = PREDICTION_TYPE) ->
     return scores
 
 
-def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
-    return train_pixel_unet(out, steps, seed, use_skips=True)
+def make_recipe(use_skips: bool, prediction_type: str = PREDICTION_TYPE):
+    """The recipe's ``(train, score)`` pair for one of the four twins (module docstring)."""
+
+    def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
+        return train_pixel_unet(out, steps, seed, use_skips, prediction_type)
+
+    def score(directory: Path) -> dict:
+        return score_pixel_unet(directory, prediction_type)
+
+    return train, score
 
 
-def score(directory: Path) -> dict:
-    return score_pixel_unet(directory)
+train, score = make_recipe(use_skips=True)

@@ -5,17 +5,9 @@ training target differs. With its twin ``unet_pixel_x0_noskip`` it shows the ski
 ablation for a network whose output is the clean image, so that the gap is about
 image detail alone (an epsilon network must also reproduce the noise, see lesson 06).
 """
-from pathlib import Path
-
-from .unet_pixel import DEFAULT_STEPS, score_pixel_unet, train_pixel_unet
+from .unet_pixel import DEFAULT_STEPS, make_recipe
 
 __all__ = ["DEFAULT_STEPS", "PREDICTION_TYPE", "train", "score"]
 PREDICTION_TYPE = "sample"
 
-
-def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
-    return train_pixel_unet(out, steps, seed, use_skips=True, prediction_type=PREDICTION_TYPE)
-
-
-def score(directory: Path) -> dict:
-    return score_pixel_unet(directory, PREDICTION_TYPE)
+train, score = make_recipe(use_skips=True, prediction_type=PREDICTION_TYPE)
