@@ -22,8 +22,10 @@ posterior variance.
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -31,9 +33,65 @@ from tqdm.auto import tqdm
 
 from ._checks import check_choice, check_int, check_number, check_tensor, check_timesteps
 from .parameterization import PREDICTION_TYPES, split_prediction
-from .schedules import NoiseSchedule
+from .schedules import SCHEDULES, NoiseSchedule, make_schedule
 
 SPACINGS = ("leading", "trailing", "linspace")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Everything a sampler needs to know about how a model was trained, in one place
+    (diffusers keeps the same in ``scheduler/scheduler_config.json``). A recipe writes it
+    beside the weights with ``save``; a pipeline reads it back with ``load``.
+
+    schedule, num_train_timesteps, zero_terminal_snr   the betas (``make_schedule``)
+    prediction_type     what the network predicts: "epsilon", "sample" or "v_prediction"
+    timestep_spacing, steps_offset   how ``make_timesteps`` picks the sampler's timesteps
+    """
+
+    schedule: str = "scaled_linear"
+    num_train_timesteps: int = 1000
+    zero_terminal_snr: bool = False
+    prediction_type: str = "epsilon"
+    timestep_spacing: str = "leading"
+    steps_offset: int = 0
+
+    FILENAME = "scheduler_config.json"
+
+    def __post_init__(self):
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_int("num_train_timesteps", self.num_train_timesteps, minimum=2)
+        if not isinstance(self.zero_terminal_snr, bool):
+            raise TypeError(f"zero_terminal_snr must be a bool, got "
+                            f"{type(self.zero_terminal_snr).__name__}")
+        check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
+        check_choice("timestep_spacing", self.timestep_spacing, SPACINGS)
+        check_int("steps_offset", self.steps_offset, minimum=0)
+
+    def make_schedule(self) -> NoiseSchedule:
+        return make_schedule(self.schedule, self.num_train_timesteps, self.zero_terminal_snr)
+
+    def timesteps(self, num_inference_steps: int) -> torch.Tensor:
+        return make_timesteps(num_inference_steps, self.num_train_timesteps,
+                              self.timestep_spacing, self.steps_offset)
+
+    def save(self, directory) -> Path:
+        path = Path(directory) / self.FILENAME
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory) -> "SchedulerConfig":
+        path = Path(directory) / cls.FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} has no {cls.FILENAME} (the schedule and "
+                                    f"prediction type the model was trained with)")
+        values = json.loads(path.read_text())
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"{path} has unknown keys {unknown}; expected some of "
+                             f"{sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
 
 
 @dataclass
@@ -168,14 +226,24 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
            timesteps: torch.Tensor | None = None, x_T: torch.Tensor | None = None,
            generator: torch.Generator | None = None, seed: int | None = None,
            clip_sample: float | None = None, return_trajectory: bool = False,
-           progress: bool = True, device: str | torch.device = "cpu"):
-    """Run the reverse process from pure noise.
+           progress: bool = True, device: str | torch.device = "cpu",
+           callback: Callable | None = None, resample: int = 1):
+    """Run the reverse process from ``x_T`` (pure noise by default) down ``timesteps``.
 
     ``model(x_t, t)`` gets a batch and a LongTensor of timesteps of shape (B,)
     and returns its prediction (of ``prediction_type``). With
     ``return_trajectory=True`` returns ``(x_0, trajectory)`` where trajectory
     is a dict with the visited ``timesteps`` and stacked ``x`` (n+1, *shape)
     and ``x0_pred`` (n, *shape).
+
+    ``callback(i, t, t_prev, step)`` (diffusers' ``callback_on_step_end``) is called after
+    step i (from t to t_prev; ``step`` is the ``StepOutput``) and may return a tensor that
+    replaces ``step.prev_sample`` (inpainting by replacement does that), or None.
+
+    ``resample`` = r > 1 repeats every step r times (RePaint, Lugmayr et al. 2022,
+    Algorithm 1 with jump length 1): after steps 1..r-1 the result (after the callback)
+    is noised back from t_prev to t with q(x_t | x_t_prev) and denoised again, which lets
+    the model harmonize what a callback replaced.
     """
     check_choice("sampler", sampler, ("ddim", "ddpm"))
     if not callable(model):
@@ -191,6 +259,10 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
             raise ValueError("timesteps must be strictly decreasing")
     if generator is None and seed is not None:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    resample = check_int("resample", resample, minimum=1)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(i, t, t_prev, step), "
+                        f"got {type(callback).__name__}")
     if x_T is None:
         x = torch.randn(tuple(shape), generator=generator).to(device)
     else:
@@ -202,20 +274,36 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
     ts = [int(t) for t in timesteps]
     bar = tqdm(range(len(ts)), desc=f"{sampler} sampling", disable=not progress or progress_disabled(),
                leave=False)
+    abar = schedule.alphas_cumprod
     for i in bar:
         t, t_prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else -1)
         t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
-        with torch.no_grad():
-            out = model(x, t_batch)
-        # noise is drawn on the CPU generator so a seed gives the same images on any device
-        noise = torch.randn(tuple(shape), generator=generator).to(device)
-        if sampler == "ddim":
-            step = ddim_step(schedule, out, t, t_prev, x, eta=eta, noise=noise,
-                             prediction_type=prediction_type, clip_sample=clip_sample)
-        else:
-            step = ddpm_step(schedule, out, t, t_prev, x, noise=noise,
-                             prediction_type=prediction_type, clip_sample=clip_sample)
-        x = step.prev_sample
+        for r in range(resample):
+            if r > 0:   # RePaint: back from t_prev to t, x_t = sqrt(a) x_prev + sqrt(1 - a) z
+                a = (abar[t] / (abar[t_prev] if t_prev >= 0 else 1.0)).to(x.dtype)
+                z = torch.randn(tuple(shape), generator=generator).to(device)
+                x = a.sqrt() * x + (1 - a).sqrt() * z
+            with torch.no_grad():
+                out = model(x, t_batch)
+            # noise is drawn on the CPU generator so a seed gives the same images on any device
+            noise = torch.randn(tuple(shape), generator=generator).to(device)
+            if sampler == "ddim":
+                step = ddim_step(schedule, out, t, t_prev, x, eta=eta, noise=noise,
+                                 prediction_type=prediction_type, clip_sample=clip_sample)
+            else:
+                step = ddpm_step(schedule, out, t, t_prev, x, noise=noise,
+                                 prediction_type=prediction_type, clip_sample=clip_sample)
+            x = step.prev_sample
+            if callback is not None:
+                replaced = callback(i, t, t_prev, step)
+                if replaced is not None:
+                    check_tensor("the callback's return value", replaced)
+                    if replaced.shape != x.shape:
+                        raise ValueError(f"callback must return a tensor of shape "
+                                         f"{tuple(x.shape)} or None, got {tuple(replaced.shape)}")
+                    x = replaced
+            if t_prev < 0:
+                break
         if return_trajectory:
             xs.append(x)
             x0s.append(step.pred_original_sample)

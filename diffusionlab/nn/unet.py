@@ -344,20 +344,7 @@ class UNet(nn.Module):
         return h
 
     def _encode(self, x, t, context, context_mask, input_residual=None):
-        temb = self.time_embedding(t)
-        h = self.conv_in(x)
-        if input_residual is not None:      # ControlNet adds its embedded condition image here
-            h = h + input_residual
-        skips = [h]
-        for level in self.down_blocks:
-            for j, resnet in enumerate(level.resnets):
-                h = self._attend(level, j, resnet(h, temb), context, context_mask)
-                skips.append(h)
-            if level.resampler is not None:
-                h = level.resampler(h)
-                skips.append(h)
-        h = self.mid_block(h, temb, context, context_mask)
-        return skips, h, temb
+        return run_encoder(self, x, t, context, context_mask, input_residual)
 
     def encode(self, x: torch.Tensor, t, context: torch.Tensor | None = None,
                context_mask: torch.Tensor | None = None,
@@ -458,3 +445,29 @@ class UNet(nn.Module):
         from ..checkpoints import load_checkpoint, weights_path
 
         return load_checkpoint(cls, weights_path(name), device=device)
+
+
+def run_encoder(net: nn.Module, x, t, context, context_mask, input_residual=None):
+    """The encoder half of a U-Net: time embedding, conv_in, down levels, middle block.
+
+    ``net`` is anything with ``time_embedding``, ``conv_in``, ``down_blocks`` and
+    ``mid_block`` (a ``UNet``, or a ``ControlNet``'s trainable copy of them). Returns
+    ``(skips, mid, temb)``; ``input_residual`` is added right after conv_in (where a
+    ControlNet adds its embedded condition image).
+    """
+    temb = net.time_embedding(t)
+    h = net.conv_in(x)
+    if input_residual is not None:
+        h = h + input_residual
+    skips = [h]
+    for level in net.down_blocks:
+        for j, resnet in enumerate(level.resnets):
+            h = resnet(h, temb)
+            if len(level.attentions):
+                h = level.attentions[j](h, context=context, mask=context_mask)
+            skips.append(h)
+        if level.resampler is not None:
+            h = level.resampler(h)
+            skips.append(h)
+    h = net.mid_block(h, temb, context, context_mask)
+    return skips, h, temb
