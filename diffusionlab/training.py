@@ -44,10 +44,6 @@ class FitResult:
     seconds: float = 0.0
     ema: EMA | None = None
 
-    @property
-    def final_model(self):
-        return self.ema.model if self.ema is not None else None
-
 
 def fit(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, int], torch.Tensor],
         steps: int, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,

@@ -135,3 +135,23 @@ def plot_curves(curves: dict, x=None, ax=None, xlabel: str = "timestep t", ylabe
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+def show_source(obj, lines: tuple[int, int] | None = None):
+    """Show a library function's or class's source in a notebook, syntax highlighted, with
+    its file and line: rendered from the library itself, so it never drifts from the code.
+    ``lines=(a, b)`` shows only lines a..b of it (1-based, inclusive)."""
+    import inspect
+    from pathlib import Path
+
+    from IPython.display import Markdown, display
+
+    source, start = inspect.getsourcelines(obj)
+    if lines is not None:
+        a, b = lines
+        source, start = source[a - 1:b], start + a - 1
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    package = Path(__file__).resolve().parent.parent
+    shown = path.relative_to(package) if path.is_relative_to(package) else path.name
+    header = f"`{shown}`, line {start}: `{getattr(obj, '__qualname__', obj)}`"
+    display(Markdown(header + "\n\n```python\n" + "".join(source).rstrip() + "\n```"))

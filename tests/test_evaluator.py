@@ -68,6 +68,7 @@ def test_bigger_images_are_resized(ev):
     assert ev.prompt_accuracy(b.images, b.captions) >= 0.9
 
 
+@pytest.mark.slow
 def test_features_and_fid(ev, fresh):
     f = ev.features(fresh.images)
     c = ev.config["channels"]

@@ -49,6 +49,7 @@ def broken_copy(tmp_path, edits):
     return folder
 
 
+@pytest.mark.slow
 def test_untouched_stubs_are_not_started():
     numbers = [e.number for e in grading.find_exercises()]
     code, lines, _ = grade(*numbers)
@@ -58,6 +59,7 @@ def test_untouched_stubs_are_not_started():
     assert code == 1
 
 
+@pytest.mark.slow
 def test_solutions_pass():
     code, lines, _ = grade("01", "02", "03", "04", "05", "--exercises", "solutions")
     for n in ("01", "02", "03", "04", "05"):
@@ -66,6 +68,7 @@ def test_solutions_pass():
     assert code == 0
 
 
+@pytest.mark.slow
 def test_broken_work_is_reported_failing_with_a_reason(tmp_path):
     folder = broken_copy(tmp_path, {
         "ex01_forward.py": ("abar.sqrt() * x0", "abar * x0"),                       # wrong value
@@ -99,6 +102,7 @@ def test_broken_work_is_reported_failing_with_a_reason(tmp_path):
     assert not (folder / "__pycache__").exists(), "grading wrote bytecode into the learner's folder"
 
 
+@pytest.mark.slow
 def test_endless_loop_crash_and_missing_file_do_not_stop_the_grader(tmp_path):
     folder = broken_copy(tmp_path, {
         "ex01_forward.py": ("    if noise is None:\n        noise = torch.randn_like(x_prev)",

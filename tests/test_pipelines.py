@@ -7,6 +7,7 @@ from diffusionlab.guidance import cfg
 from diffusionlab.nn.text import TinyCLIP
 from diffusionlab.nn.unet import UNet
 from diffusionlab.nn.vae import VAE
+from diffusionlab.data.shapes import CAPTION_WORDS
 from diffusionlab.pipelines import DEFAULT_GUIDANCE_SCALE, TextToImage
 from diffusionlab.samplers import ddim_step
 from diffusionlab.schedules import make_schedule
@@ -16,7 +17,7 @@ from diffusionlab.schedules import make_schedule
 def toy_pipe():
     """An untrained stack, small enough to sample in milliseconds."""
     torch.manual_seed(0)
-    clip = TinyCLIP(hidden_size=16, layers=1, heads=2, projection_dim=16)
+    clip = TinyCLIP(CAPTION_WORDS, hidden_size=16, layers=1, heads=2, projection_dim=16)
     vae = VAE(base_channels=8)
     unet = UNet(in_channels=4, context_dim=16, base_channels=8, channel_mults=(1, 2),
                 attention_levels=(True, True), num_heads=2)
@@ -112,6 +113,7 @@ def test_guidance_scale_one_runs_one_branch(toy_pipe):
     assert log.sizes == [4, 4, 4]                     # both branches, batched
 
 
+@pytest.mark.slow
 def test_negative_prompt_replaces_the_empty_prompt(toy_pipe):
     kw = dict(guidance_scale=5.0, num_inference_steps=3, seed=1, progress=False)
     plain = toy_pipe("a circle", **kw).images
@@ -173,7 +175,7 @@ def test_bad_input(toy_pipe, kwargs, error, match):
 
 
 def test_mismatched_parts_are_refused():
-    clip = TinyCLIP(hidden_size=16, layers=1, heads=2, projection_dim=16)
+    clip = TinyCLIP(CAPTION_WORDS, hidden_size=16, layers=1, heads=2, projection_dim=16)
     unet = UNet(in_channels=4, context_dim=32, base_channels=8, channel_mults=(1, 2),
                 attention_levels=(True, True), num_heads=2)
     with pytest.raises(ValueError, match="context_dim=32"):
@@ -183,6 +185,7 @@ def test_mismatched_parts_are_refused():
 
 
 # ----------------------------------------------------------------------- the shipped model
+@pytest.mark.slow
 def test_shipped_model_draws_what_the_prompt_says(shipped):
     """Fresh full prompts (all four attributes) at the default guidance, 20 DDIM steps."""
     from diffusionlab.recipes.text2img import eval_prompts
@@ -195,6 +198,7 @@ def test_shipped_model_draws_what_the_prompt_says(shipped):
     assert evaluator.prompt_accuracy(unguided, prompts) < evaluator.prompt_accuracy(images, prompts)
 
 
+@pytest.mark.slow
 def test_shipped_negative_prompt_halves_red(shipped):
     pipe, evaluator = shipped
     n = 80
@@ -216,6 +220,7 @@ def test_shipped_default_guidance_is_recorded():
     assert manifest["scores"][f"prompt_accuracy_s{DEFAULT_GUIDANCE_SCALE:g}"] >= 0.98
 
 
+@pytest.mark.slow
 def test_shipped_accuracy_is_not_bought_with_diversity(shipped):
     """The issue's target: at the default guidance the course's FID stays within 3x of
     its real-against-real floor (measured here on 300 images; the manifest's on 500)."""

@@ -113,6 +113,7 @@ def _gaussian_denoiser(mu, sigma):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler,steps", [("ddpm", 1000), ("ddim", 50), ("ddpm", 100)])
 def test_sampling_recovers_gaussian_data(sampler, steps):
     model = _gaussian_denoiser(2.0, 0.5)

@@ -28,6 +28,7 @@ def _model(name):
     return load_checkpoint(ToyDenoiser, weights_path(name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TOYS)
 def test_shipped_toy_meets_its_manifest(name):
     manifest = read_manifest(weights_path(name))
@@ -51,6 +52,7 @@ def _sw_ratio(x, name, repeats=4):
     return sum(sliced_wasserstein(x, r, seed=k) for k, r in enumerate(refs)) / floor
 
 
+@pytest.mark.slow
 def test_ddim_beats_ddpm_at_few_steps_on_the_swiss_roll(schedule):
     model = _model("toy_swissroll")
     r = {eta: _sw_ratio(sample(model, schedule, (2000, 2), 10, sampler="ddim", eta=eta, seed=1,

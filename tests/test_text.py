@@ -4,9 +4,9 @@ import torch
 from transformers import PreTrainedTokenizerFast
 from transformers.models.clip.modeling_clip import image_text_contrastive_loss
 
-from diffusionlab.data.shapes import make_shapes
+from diffusionlab.data.shapes import CAPTION_WORDS, make_shapes, parse_caption
 from diffusionlab.nn.text import (BOS, EOS, MAX_LENGTH, PAD, UNK, TinyCLIP, build_tokenizer,
-                                  contrastive_loss, unknown_words, vocabulary)
+                                  contrastive_loss, unknown_words)
 from diffusionlab.recipes.clip import match_matrix, retrieval_accuracy
 
 CAPTION = "a small red circle at the top left"
@@ -18,7 +18,7 @@ def shipped():
 
 
 def test_tokenizer_round_trip_through_save_pretrained(tmp_path):
-    tok = build_tokenizer()
+    tok = build_tokenizer(CAPTION_WORDS)
     tok.save_pretrained(tmp_path)
     loaded = PreTrainedTokenizerFast.from_pretrained(tmp_path, local_files_only=True)
     captions = [CAPTION, "a large blue triangle in the center", "a shape at the bottom", ""]
@@ -30,7 +30,7 @@ def test_tokenizer_round_trip_through_save_pretrained(tmp_path):
 
 
 def test_padding_special_tokens_and_empty_prompt():
-    clip = TinyCLIP()
+    clip = TinyCLIP(CAPTION_WORDS)
     tok = clip.tokenizer
     enc = clip.tokenize([CAPTION, "", "A Red Circle."])
     ids, mask = enc["input_ids"], enc["attention_mask"]
@@ -49,13 +49,33 @@ def test_padding_special_tokens_and_empty_prompt():
 
 
 def test_unknown_words_map_to_unk_and_every_caption_word_is_known():
-    tok = build_tokenizer()
+    tok = build_tokenizer(CAPTION_WORDS)
     ids = tok("a photo of a red circle")["input_ids"]
     assert tok.convert_tokens_to_ids(UNK) in ids
     assert unknown_words(tok, "a photo of a red circle") == ["photo"]
     captions = make_shapes(400, seed=3, caption_style="mixed").captions
     assert all(unknown_words(tok, c) == [] for c in captions)
-    assert {"circle", "purple", "top", "left", "center", "something", "a"} <= set(vocabulary())
+    assert {"circle", "purple", "top", "left", "center", "something", "a"} <= set(CAPTION_WORDS)
+
+
+def test_tokenizer_and_caption_parser_share_one_word_list(shipped):
+    """Every word the tokenizer knows is one parse_caption accepts, and the shipped
+    tokenizer was built from exactly this list (same ids)."""
+    for word in CAPTION_WORDS:
+        parse_caption(f"a {word}" if word not in ("top", "bottom", "left", "right") else word)
+    built = build_tokenizer(CAPTION_WORDS).get_vocab()
+    assert built == shipped.tokenizer.get_vocab()
+
+
+def test_text_model_knows_no_data_set():
+    import ast
+    import inspect
+
+    import diffusionlab.nn.text as text
+
+    tree = ast.parse(inspect.getsource(text))
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not any("data" in m.split(".") for m in imported), imported
 
 
 def test_contrastive_loss_matches_transformers_and_soft_targets():
@@ -94,7 +114,7 @@ def test_match_matrix_follows_what_captions_say():
 
 
 def test_save_and_from_pretrained_round_trip(tmp_path):
-    clip = TinyCLIP(hidden_size=32, layers=1, heads=2, projection_dim=16).eval()
+    clip = TinyCLIP(CAPTION_WORDS, hidden_size=32, layers=1, heads=2, projection_dim=16).eval()
     clip.save(tmp_path)
     again = TinyCLIP.from_pretrained(tmp_path)
     imgs = make_shapes(3, seed=0).images

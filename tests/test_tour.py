@@ -1,10 +1,12 @@
 """The headless tour (``python -m diffusionlab tour --out DIR``) writes two valid PNGs."""
 import matplotlib.image as mpimg
+import pytest
 
 from diffusionlab.__main__ import main as cli_main
 from diffusionlab.tour import TOUR_PROMPTS
 
 
+@pytest.mark.slow
 def test_tour_writes_the_grid_and_the_pipeline_figure(tmp_path, capsys):
     out = tmp_path / "tour"
     assert cli_main(["tour", "--out", str(out)]) == 0

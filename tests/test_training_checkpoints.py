@@ -75,6 +75,7 @@ def test_quality_floor_and_modes():
     assert sliced_wasserstein(good, good) == 0.0
 
 
+@pytest.mark.slow
 def test_averaged_floor_is_steadier_than_one_draw():
     """One reference draw gives a noisy floor; ``repeats`` averages it (the spread shrinks)."""
     good = sample_toy("swissroll", 2000, seed=5)

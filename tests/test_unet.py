@@ -206,9 +206,11 @@ def test_bad_inputs():
 
 
 # ----------------------------------------------------------- shipped checkpoints (lesson 06)
+@pytest.mark.slow
 def test_shipped_pixel_unets_skips_preserve_detail():
     from diffusionlab.checkpoints import read_manifest
-    from diffusionlab.recipes.unet_pixel import reconstruction_errors
+    from diffusionlab.metrics.denoising import reconstruction_errors
+    from diffusionlab.schedules import make_schedule
 
     names = ("unet_pixel", "unet_pixel_noskip", "unet_pixel_x0", "unet_pixel_x0_noskip")
     errs = {}
@@ -216,7 +218,7 @@ def test_shipped_pixel_unets_skips_preserve_detail():
         model = UNet.pretrained(name)
         manifest = read_manifest(weights_path(name))
         assert model.use_skips == (not name.endswith("noskip")), name
-        errs[name] = reconstruction_errors(model, timesteps=(10, 50, 500), n=64,
+        errs[name] = reconstruction_errors(model, make_schedule("linear"), timesteps=(10, 50, 500), n=64,
                                            prediction_type=manifest["prediction_type"])
         assert manifest["scores"]["x0_mse_t50"] == pytest.approx(errs[name][50]["x0_mse"],
                                                                  rel=0.5), name

@@ -7,7 +7,8 @@ import torch
 
 from diffusionlab.checkpoints import load_checkpoint, save_checkpoint, weights_path
 from diffusionlab.data.shapes import make_shapes
-from diffusionlab.nn.vae import VAE, DiagonalGaussian, psnr
+from diffusionlab.metrics.images import psnr
+from diffusionlab.nn.vae import VAE, DiagonalGaussian
 
 SMALL = dict(base_channels=8, channel_mults=(1, 2, 2))
 

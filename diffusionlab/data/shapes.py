@@ -54,8 +54,12 @@ _JITTER = 1.25                      # +- pixels of uniform jitter on the centre 
 _RADIUS_JITTER = 0.06               # +- relative jitter on the size
 
 # Words a caption may contain besides attribute values.
-_FILLER = {"a", "an", "the", "at", "in", "on", "shape", "object", "something"}
+_FILLER = {"a", "an", "the", "at", "in", "on", "of", "shape", "object", "something"}
 _POSITION_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle"}
+# Every word a caption may contain: what ``parse_caption`` accepts and what the text
+# encoder's tokenizer is built from (one list, so the two cannot disagree).
+CAPTION_WORDS = tuple(sorted(_FILLER | _POSITION_WORDS | {
+    word for values in ATTRIBUTES.values() for value in values for word in value.split()}))
 
 
 @dataclass

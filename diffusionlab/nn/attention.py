@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_choice, check_int, check_tensor
+from .blocks import group_norm
 
 BACKENDS = ("sdpa", "manual")
 
@@ -148,7 +149,6 @@ class Attention(nn.Module):
         self.is_cross = context_dim is not None
         inner = heads * dim_head
         kv_dim = query_dim if context_dim is None else context_dim
-        self.scale = dim_head ** -0.5
         self.to_q = nn.Linear(query_dim, inner, bias=bias)
         self.to_k = nn.Linear(kv_dim, inner, bias=bias)
         self.to_v = nn.Linear(kv_dim, inner, bias=bias)
@@ -299,7 +299,7 @@ class SpatialTransformer(nn.Module):
         channels = check_int("channels", channels, minimum=1)
         depth = check_int("depth", depth, minimum=1)
         self.channels, self.context_dim = channels, context_dim
-        self.norm = nn.GroupNorm(math.gcd(32, channels), channels, eps=1e-6)
+        self.norm = group_norm(channels, max_groups=32)
         self.proj_in = nn.Conv2d(channels, channels, 1)
         self.blocks = nn.ModuleList(TransformerBlock(channels, context_dim, heads=heads,
                                                      dim_head=dim_head) for _ in range(depth))

@@ -12,7 +12,8 @@ Here, at toy scale:
 * a word-level tokenizer (``tokenizers`` WordLevel model, lowercase, whitespace split)
   wrapped in ``transformers.PreTrainedTokenizerFast``: ``<|startoftext|>`` + words +
   ``<|endoftext|>`` padded with ``<pad>`` to ``max_length`` = 12 (SD: 77). Its vocabulary
-  is every word a shapes caption can use. A word it does not know becomes ``<unk>``
+  is the word list it is given: for the shipped model, every word a shapes caption can use
+  (``data.shapes.CAPTION_WORDS``, the list ``parse_caption`` accepts). A word it does not know becomes ``<unk>``
   (like CLIP's BPE, it never raises); :func:`unknown_words` lists such words so a caller
   can warn.
 * ``TinyCLIP``: ``transformers.CLIPModel`` with a small ``CLIPConfig`` (64 wide, 3 layers,
@@ -56,31 +57,21 @@ from .._checks import check_int, check_tensor
 BOS, EOS, PAD, UNK = "<|startoftext|>", "<|endoftext|>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)          # ids 0..3 (eos must not be id 2: see below)
 MAX_LENGTH = 12                                # bos + up to 10 words + eos, padded
-# Words a person may type around the attribute names ("something red", "the middle").
-EXTRA_WORDS = ("a", "an", "the", "at", "in", "on", "of", "shape", "object", "something",
-               "centre", "middle")
-
-
-def vocabulary() -> list[str]:
-    """Every word a shapes caption can contain (sorted), from ``diffusionlab.data.shapes``."""
-    from ..data.shapes import ATTRIBUTES
-
-    words = set(EXTRA_WORDS)
-    for values in ATTRIBUTES.values():
-        for value in values:
-            words.update(value.split())                # "top left" -> "top", "left"
-    return sorted(words)
-
-
-def build_tokenizer(max_length: int = MAX_LENGTH):
-    """A word-level ``PreTrainedTokenizerFast``: lowercase, split on whitespace and
-    punctuation, ``<|startoftext|> words <|endoftext|>``, padded right with ``<pad>``."""
+def build_tokenizer(words, max_length: int = MAX_LENGTH):
+    """A word-level ``PreTrainedTokenizerFast`` over ``words`` (the vocabulary, e.g. the
+    shapes world's ``CAPTION_WORDS``): lowercase, split on whitespace and punctuation,
+    ``<|startoftext|> words <|endoftext|>``, padded right with ``<pad>``. Special tokens get
+    ids 0-3, then the words in sorted order."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     max_length = check_int("max_length", max_length, minimum=3)
+    if isinstance(words, str) or not all(isinstance(w, str) and w and " " not in w
+                                         for w in words):
+        raise TypeError("words must be a list of single words (str without spaces), got "
+                        f"{words!r}"[:200])
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
-    for word in vocabulary():
+    for word in sorted(set(words) - set(SPECIAL_TOKENS)):
         vocab[word] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.Lowercase(),
@@ -168,13 +159,16 @@ class TinyCLIP(nn.Module):
     ``<|startoftext|> <|endoftext|> <pad> ...``: the unconditional context for CFG.
     """
 
-    def __init__(self, hidden_size: int = 64, layers: int = 3, heads: int = 4,
+    def __init__(self, words=None, hidden_size: int = 64, layers: int = 3, heads: int = 4,
                  projection_dim: int = 64, image_size: int = 32, patch_size: int = 4,
                  max_length: int = MAX_LENGTH, tokenizer=None, config=None):
         super().__init__()
         from transformers import CLIPModel
 
-        self.tokenizer = build_tokenizer(max_length) if tokenizer is None else tokenizer
+        if (words is None) == (tokenizer is None):
+            raise ValueError("pass exactly one of words (the vocabulary to build a tokenizer "
+                             "from, e.g. data.shapes.CAPTION_WORDS) and tokenizer")
+        self.tokenizer = build_tokenizer(words, max_length) if tokenizer is None else tokenizer
         if config is None:
             config = clip_config(len(self.tokenizer), self.tokenizer.model_max_length,
                                  hidden_size, layers, heads, projection_dim, image_size,

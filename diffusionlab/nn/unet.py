@@ -45,7 +45,6 @@ extra input channels (the 9-channel inpainting U-Net, D35-Q8).
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -53,68 +52,13 @@ import torch.nn.functional as F
 
 from .._checks import check_int, check_number, check_tensor
 from .attention import SpatialTransformer
+from .blocks import Downsample, ResBlock, Upsample, group_norm
 from .embeddings import TimestepEmbedding
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with up to 8 groups and at least 4 channels per group (when possible).
-
-    Several channels per group matter: GroupNorm removes each group's mean over (channels,
-    H, W), so with one channel per group (InstanceNorm) it would erase the per-channel
-    time-embedding shift that ResBlock adds just before its second norm. (SD: 32 groups
-    of >= 10 channels.)
-    """
-    return nn.GroupNorm(math.gcd(8, max(1, channels // 4)), channels, eps=1e-6)
-
-
-class ResBlock(nn.Module):
-    """DDPM's residual block (diffusers' ``ResnetBlock2D``):
-
-        h = Conv(SiLU(GroupNorm(x)))
-        h = h + Linear(SiLU(temb))[:, :, None, None]        time embedding, one shift per channel
-        h = Conv(Dropout(SiLU(GroupNorm(h))))
-        out = skip(x) + h                                   skip = 1x1 conv if channels change
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, temb_dim: int, dropout: float = 0.0):
-        super().__init__()
-        self.norm1 = _group_norm(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.time_emb_proj = nn.Linear(temb_dim, out_channels)
-        self.norm2 = _group_norm(out_channels)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.conv_shortcut = (nn.Conv2d(in_channels, out_channels, 1)
-                              if in_channels != out_channels else nn.Identity())
-
-    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return self.conv_shortcut(x) + h
-
-
-class Downsample(nn.Module):
-    """Halve H and W with a stride-2 3x3 convolution (learned, unlike pooling)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class Upsample(nn.Module):
-    """Double H and W: nearest-neighbour upsampling, then a 3x3 convolution
-    (avoids the checkerboard artifacts of transposed convolutions)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    """The U-Net's norm: up to 8 groups of at least 4 channels (``blocks.group_norm``)."""
+    return group_norm(channels, min_group_size=4)
 
 
 class _Level(nn.Module):

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_int, check_number, check_tensor
+from .blocks import ResBlock, Upsample, group_norm
 
 
 class DiagonalGaussian:
@@ -89,29 +90,6 @@ class DiagonalGaussian:
         return 0.5 * (self.mean ** 2 + self.var - 1.0 - self.logvar).sum(dim=(1, 2, 3))
 
 
-def _group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with up to 8 groups (as many as divide ``channels``)."""
-    return nn.GroupNorm(math.gcd(8, channels), channels, eps=1e-6)
-
-
-class ResBlock(nn.Module):
-    """h = Conv(SiLU(GN(x))); h = Conv(SiLU(GN(h))); out = skip(x) + h (1x1 skip if channels change)."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.norm1 = _group_norm(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.norm2 = _group_norm(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.conv_shortcut = (nn.Conv2d(in_channels, out_channels, 1)
-                              if in_channels != out_channels else nn.Identity())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
-        return self.conv_shortcut(x) + h
-
-
 class Encoder(nn.Module):
     def __init__(self, in_channels: int, latent_channels: int, widths: list[int]):
         super().__init__()
@@ -124,23 +102,12 @@ class Encoder(nn.Module):
                 blocks.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))    # downsample x2
         self.down = nn.Sequential(*blocks)
         self.mid = ResBlock(ch, ch)
-        self.norm_out = _group_norm(ch)
+        self.norm_out = group_norm(ch)
         self.conv_out = nn.Conv2d(ch, 2 * latent_channels, 3, padding=1)  # mean and logvar
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.down(self.conv_in(x)))
         return self.conv_out(F.silu(self.norm_out(h)))
-
-
-class _Upsample(nn.Module):
-    """Nearest-neighbour x2, then a 3x3 conv (no checkerboard artifacts)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class Decoder(nn.Module):
@@ -154,9 +121,9 @@ class Decoder(nn.Module):
             blocks.append(ResBlock(ch, widths[i]))
             ch = widths[i]
             if i > 0:
-                blocks.append(_Upsample(ch))
+                blocks.append(Upsample(ch))
         self.up = nn.Sequential(*blocks)
-        self.norm_out = _group_norm(ch)
+        self.norm_out = group_norm(ch)
         self.conv_out = nn.Conv2d(ch, out_channels, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -265,25 +232,3 @@ class VAE(nn.Module):
         from ..checkpoints import load_checkpoint, weights_path
 
         return load_checkpoint(cls, weights_path("vae"), device=device)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 2.0,
-         mask: torch.Tensor | None = None) -> float:
-    """Peak signal-to-noise ratio in dB over the whole set (pooled MSE):
-    PSNR = 10 log10(data_range^2 / MSE); data_range = 2 for images in [-1, 1].
-    With a (B, 1, H, W) ``mask``, the MSE is taken over the masked pixels only."""
-    check_tensor("a", a)
-    check_tensor("b", b)
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
-    err = (a - b) ** 2
-    if mask is None:
-        mse = err.mean()
-    else:
-        check_tensor("mask", mask, ndim=4)
-        mask = mask.to(err.dtype).expand_as(err)
-        if mask.sum() == 0:
-            raise ValueError("mask selects no pixels")
-        mse = (err * mask).sum() / mask.sum()
-    return float(10 * torch.log10(data_range ** 2 / mse.clamp_min(1e-12)))

@@ -41,3 +41,5 @@ from .base import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, SCHEDULER_CONFIG, CallArgs,
                    DiffusionPipeline, TextToImageOutput)
 from .text_to_image import CrossAttentionMaps, TextToImage  # noqa: F401
 from .controlnet import ControlNetPipeline  # noqa: F401
+from .img2img import ImageToImage  # noqa: F401
+from .inpaint import InpaintPipeline  # noqa: F401

@@ -119,14 +119,26 @@ def check_maps(name: str, maps, batch: int, height: int, width: int,
     lo, hi = float(maps.min()), float(maps.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{name} must hold values in [0, 1], got min {lo:.3g}, max {hi:.3g}")
-    n = got[0]
+    return match_batch(name, maps, batch)
+
+
+def broadcast_prompt(prompt, n: int):
+    """A single str prompt with ``n`` > 1 input images (or maps) is used for each of them
+    (diffusers raises instead); anything else is returned as it is."""
+    return [prompt] * n if isinstance(prompt, str) and n > 1 else prompt
+
+
+def match_batch(name: str, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """One tensor for every image, one per prompt (repeated for that prompt's images) or
+    one per image, returned as ``batch`` rows."""
+    n = x.shape[0]
     if n == batch:
-        return maps
+        return x
     if n == 1:
-        return maps.expand(batch, -1, -1, -1)
+        return x.expand(batch, *x.shape[1:])
     if batch % n == 0:
-        return maps.repeat_interleave(batch // n, dim=0)
-    raise ValueError(f"{name} has {n} maps for {batch} images: give 1, one per prompt or "
+        return x.repeat_interleave(batch // n, dim=0)
+    raise ValueError(f"{name} has {n} entries for {batch} images: give 1, one per prompt or "
                      f"one per image")
 
 

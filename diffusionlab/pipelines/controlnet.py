@@ -15,7 +15,7 @@ import torch
 
 from .._checks import check_number
 from ..nn.controlnet import ControlledUNet, ControlNet
-from .base import TextToImageOutput, check_maps
+from .base import broadcast_prompt, TextToImageOutput, check_maps
 from .text_to_image import TextToImage
 
 SHIPPED = ("edges", "masks")
@@ -72,6 +72,8 @@ class ControlNetPipeline(TextToImage):
         if image is None:
             raise ValueError("image is required: the control maps (B, 1, H, W) in [0, 1]")
         scale = check_number("controlnet_conditioning_scale", controlnet_conditioning_scale)
+        if isinstance(image, torch.Tensor) and image.ndim == 4:
+            prompt = broadcast_prompt(prompt, image.shape[0])
         args = self.check_call(prompt, **kwargs)
         maps = check_maps("image", image, args.batch_size, args.height, args.width,
                           self.controlnet.conditioning_channels)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.shapes import ATTRIBUTES, caption_for, make_shapes, parse_caption
+from ..data.shapes import ATTRIBUTES, CAPTION_WORDS, caption_for, make_shapes, parse_caption
 from ..nn.text import TinyCLIP
 from ..training import fit
 
@@ -80,7 +80,7 @@ def evaluate(clip: TinyCLIP) -> dict:
 def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int = 250) -> dict:
     out = Path(out)
     torch.manual_seed(seed)
-    clip = TinyCLIP(**MODEL_KWARGS)
+    clip = TinyCLIP(CAPTION_WORDS, **MODEL_KWARGS)
 
     def loss_fn(model: TinyCLIP, step: int) -> torch.Tensor:
         batch = make_shapes(BATCH, seed=seed * _TRAIN_SEED_STRIDE + step + 1,

@@ -43,7 +43,7 @@ Scores (``score``; fresh prompts from scenes never used in training, 20 DDIM ste
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -52,8 +52,8 @@ from ..checkpoints import save_checkpoint
 from ..data.shapes import make_shapes
 from ..losses import diffusion_loss
 from ..nn.unet import UNet
-from ..pipelines import DEFAULT_GUIDANCE_SCALE, SCHEDULER_CONFIG, TextToImage
-from ..schedules import make_schedule
+from ..pipelines import DEFAULT_GUIDANCE_SCALE, TextToImage
+from ..samplers import SchedulerConfig
 from ..training import fit
 
 DEFAULT_STEPS = 4500
@@ -63,10 +63,10 @@ LR = 1e-3
 WARMUP = 200
 EMA_DECAY = 0.998
 CAPTION_DROPOUT = 0.15
-SCHEDULE = "scaled_linear"
-PREDICTION_TYPE = "epsilon"
-TIMESTEP_SPACING = "leading"
-STEPS_OFFSET = 1
+# How the U-Net is trained and sampled, written beside its weights (scheduler_config.json)
+SCHEDULER = SchedulerConfig(schedule="scaled_linear", prediction_type="epsilon",
+                            timestep_spacing="leading", steps_offset=1)
+PREDICTION_TYPE = SCHEDULER.prediction_type
 UNET_CONFIG = dict(in_channels=4, base_channels=32, channel_mults=(1, 2), layers_per_block=1,
                    attention_levels=(True, True), num_heads=4)
 
@@ -114,15 +114,6 @@ def make_loss_fn(schedule, data: dict, batch_size: int = BATCH_SIZE,
                               context=states[rows])
 
     return loss_fn
-
-
-def write_scheduler_config(directory, prediction_type: str = PREDICTION_TYPE,
-                           schedule: str = SCHEDULE, timestep_spacing: str = TIMESTEP_SPACING,
-                           steps_offset: int = STEPS_OFFSET) -> None:
-    cfg = {"schedule": schedule, "num_train_timesteps": 1000, "zero_terminal_snr": False,
-           "prediction_type": prediction_type, "timestep_spacing": timestep_spacing,
-           "steps_offset": steps_offset}
-    (Path(directory) / SCHEDULER_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- measures
@@ -215,17 +206,18 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0,
     start = time.perf_counter()
     data = encode_dataset(vae, clip, n_train, seed=1_000 + seed)
     encode_seconds = time.perf_counter() - start
-    schedule = make_schedule(SCHEDULE)
+    scheduler = dataclasses.replace(SCHEDULER, prediction_type=prediction_type)
+    schedule = scheduler.make_schedule()
     model = UNet(**UNET_CONFIG, context_dim=clip.context_dim)
     loss_fn = make_loss_fn(schedule, data, prediction_type=prediction_type, seed=seed)
     result = fit(model, loss_fn, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY,
                  desc="text2img")
     save_checkpoint(result.ema.model, out)
-    write_scheduler_config(out, prediction_type=prediction_type)
+    scheduler.save(out)
     tail = result.losses[-200:]
-    info = {"schedule": SCHEDULE, "prediction_type": prediction_type,
-            "timestep_spacing": TIMESTEP_SPACING, "steps_offset": STEPS_OFFSET,
-            "batch_size": BATCH_SIZE, "lr": LR, "ema_decay": EMA_DECAY,
+    info = {"schedule": scheduler.schedule, "prediction_type": prediction_type,
+            "timestep_spacing": scheduler.timestep_spacing,
+            "steps_offset": scheduler.steps_offset, "batch_size": BATCH_SIZE, "lr": LR, "ema_decay": EMA_DECAY,
             "caption_dropout": CAPTION_DROPOUT, "n_train_scenes": n_train,
             "distinct_captions": int(data["states"].shape[0]),
             "parameters": sum(p.numel() for p in model.parameters()),

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data.shapes import make_shapes
-from ..nn.vae import VAE, psnr
+from ..metrics.images import psnr, region_masks
+from ..nn.vae import VAE
 from ..training import fit
 
 DEFAULT_STEPS = 1500
@@ -73,14 +74,6 @@ def compute_scaling_factor(model: VAE, n: int = SCALE_IMAGES, seed: int = SCALE_
     z = torch.cat([model.encode(images[i:i + batch_size]).mode()
                    for i in range(0, n, batch_size)])
     return float(1.0 / z.std())
-
-
-def region_masks(masks: torch.Tensor) -> dict:
-    """Edge band (dilation minus erosion of the mask), interior (erosion) and background
-    (outside the dilation), each (n, 1, H, W) in {0, 1}."""
-    dilated = F.max_pool2d(masks, 3, stride=1, padding=1)
-    eroded = -F.max_pool2d(-masks, 3, stride=1, padding=1)
-    return {"edges": dilated - eroded, "interior": eroded, "background": 1.0 - dilated}
 
 
 @torch.no_grad()

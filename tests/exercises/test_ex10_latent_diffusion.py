@@ -4,7 +4,8 @@ import math
 import torch
 
 from diffusionlab.grading import expect_close, expect_tensor
-from diffusionlab.nn.vae import DiagonalGaussian, psnr as lib_psnr
+from diffusionlab.metrics.images import psnr as lib_psnr
+from diffusionlab.nn.vae import DiagonalGaussian
 
 
 def _posterior(B=3, seed=0):
