@@ -5,19 +5,14 @@ import torch
 
 from diffusionlab.checkpoints import load_checkpoint, read_manifest, weights_path
 from diffusionlab.data.freeform import OUTLINES, draw_outlines, make_free_shapes
-from diffusionlab.data.shapes import CAPTION_WORDS
 from diffusionlab.nn.controlnet import ControlledUNet, ControlNet, zero_conv
-from diffusionlab.nn.text import TinyCLIP
-from diffusionlab.nn.unet import UNet
-from diffusionlab.nn.vae import VAE
 from diffusionlab.pipelines import ControlNetPipeline, TextToImage
 from diffusionlab.schedules import make_schedule
 
 
-def _unet():
-    torch.manual_seed(0)
-    return UNet(in_channels=4, context_dim=16, base_channels=8, channel_mults=(1, 2),
-                attention_levels=(True, True), num_heads=2).eval()
+@pytest.fixture
+def unet(tiny_sd_parts):
+    return tiny_sd_parts()[2]
 
 
 def _inputs(B=2):
@@ -33,8 +28,7 @@ def test_zero_conv_is_exactly_zero():
     assert torch.count_nonzero(conv(torch.randn(2, 6, 4, 4))) == 0
 
 
-def test_from_unet_copies_the_encoder_and_is_the_identity():
-    unet = _unet()
+def test_from_unet_copies_the_encoder_and_is_the_identity(unet):
     net = ControlNet.from_unet(unet)
     for name in ("conv_in", "time_embedding", "down_blocks", "mid_block"):
         a, b = getattr(unet, name).state_dict(), getattr(net, name).state_dict()
@@ -51,8 +45,8 @@ def test_from_unet_copies_the_encoder_and_is_the_identity():
     assert torch.equal(base, controlled)                 # bit for bit
 
 
-def test_gradient_puzzle_zero_convs_learn_first_the_copy_one_step_later():
-    unet = _unet().requires_grad_(False)
+def test_gradient_puzzle_zero_convs_learn_first_the_copy_one_step_later(unet):
+    unet.requires_grad_(False)
     net = ControlNet.from_unet(unet).train()
     x, ctx, maps = _inputs(4)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -73,12 +67,12 @@ def test_gradient_puzzle_zero_convs_learn_first_the_copy_one_step_later():
     assert zc > 0 and copy > 0
 
 
-def test_trained_residuals_change_the_output_and_scale_zero_is_the_base():
-    unet = _unet()
+def test_trained_residuals_change_the_output_and_scale_zero_is_the_base(unet):
     net = ControlNet.from_unet(unet)
     with torch.no_grad():
         for c in net.zero_convolutions():
             c.weight.normal_(0, 0.1)
+        net.controlnet_cond_embedding.conv_out.weight.normal_(0, 0.1)
     x, ctx, maps = _inputs()
     t = torch.full((2,), 400)
     with torch.no_grad():
@@ -92,11 +86,8 @@ def test_trained_residuals_change_the_output_and_scale_zero_is_the_base():
 
 
 @pytest.fixture(scope="module")
-def toy_controlnet_pipe():
-    torch.manual_seed(0)
-    clip = TinyCLIP(CAPTION_WORDS, hidden_size=16, layers=1, heads=2, projection_dim=16)
-    vae = VAE(base_channels=8)
-    unet = _unet()
+def toy_controlnet_pipe(tiny_sd_parts):
+    clip, vae, unet = tiny_sd_parts()
     base = TextToImage(unet, vae, clip, make_schedule("scaled_linear"))
     return base, ControlNetPipeline.from_pipeline(base, ControlNet.from_unet(unet))
 
@@ -112,20 +103,20 @@ def test_pipeline_fresh_controlnet_is_bit_identical(toy_controlnet_pipe):
 
 @pytest.mark.parametrize("bad,match", [
     (torch.zeros(3, 1, 16, 16), "shape"), (torch.zeros(3, 3, 32, 32), "shape"),
-    (torch.full((3, 1, 32, 32), 2.0), r"\[0, 1\]"), (torch.zeros(2, 1, 32, 32), "2 maps"),
+    (torch.full((3, 1, 32, 32), 2.0), r"\[0, 1\]"), (torch.zeros(2, 1, 32, 32), "2 entries"),
     (None, "required")])
 def test_pipeline_rejects_bad_maps(toy_controlnet_pipe, bad, match):
     _, pipe = toy_controlnet_pipe
     with pytest.raises((ValueError, TypeError), match=match):
-        pipe(["a", "b", "c"], image=bad, num_inference_steps=2, progress=False)
+        pipe(["a circle", "a square", "a shape"], image=bad, num_inference_steps=2, progress=False)
 
 
 def test_one_map_or_one_per_prompt_is_broadcast(toy_controlnet_pipe):
     _, pipe = toy_controlnet_pipe
     m = make_free_shapes(2, seed=1).masks
     kw = dict(num_inference_steps=2, seed=0, progress=False, num_images_per_prompt=2)
-    one = pipe(["a", "b"], image=m[:1], **kw).images
-    per_prompt = pipe(["a", "b"], image=m, **kw).images
+    one = pipe(["a circle", "a square"], image=m[:1], **kw).images
+    per_prompt = pipe(["a circle", "a square"], image=m, **kw).images
     assert one.shape == per_prompt.shape == (4, 3, 32, 32)
 
 

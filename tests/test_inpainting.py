@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from diffusionlab.data.edits import make_edit_scenes
-from diffusionlab.data.shapes import CAPTION_WORDS, make_shapes
+from diffusionlab.data.shapes import make_shapes
 from diffusionlab.forward import q_sample
-from diffusionlab.inpainting import (blend_weights, composite, img2img_start, latent_mask,
-                                     masked_image, replace_known)
+from diffusionlab.inpainting import (
+    blend_weights,
+    composite,
+    img2img_start,
+    latent_mask,
+    masked_image,
+    replace_known,
+)
 from diffusionlab.metrics.images import mask_iou, object_mask, seam_error
-from diffusionlab.nn.text import TinyCLIP
-from diffusionlab.nn.unet import UNet
-from diffusionlab.nn.vae import VAE
 from diffusionlab.pipelines import ImageToImage, InpaintPipeline, TextToImage
 from diffusionlab.samplers import SchedulerConfig, sample
 from diffusionlab.schedules import make_schedule
@@ -105,14 +108,9 @@ def test_scheduler_config_round_trip_and_checks(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def toy():
-    torch.manual_seed(0)
-    clip = TinyCLIP(CAPTION_WORDS, hidden_size=16, layers=1, heads=2, projection_dim=16)
-    vae = VAE(base_channels=8)
-    kw = dict(in_channels=4, context_dim=16, base_channels=8, channel_mults=(1, 2),
-              attention_levels=(True, True), num_heads=2)
-    unet = UNet(**kw).eval()
-    inpaint = UNet(**kw, conditioning_channels=5).eval()
+def toy(tiny_sd_parts):
+    clip, vae, unet = tiny_sd_parts()
+    inpaint = tiny_sd_parts(conditioning_channels=5)[2]
     sched = make_schedule("scaled_linear")
     return (InpaintPipeline(unet, vae, clip, sched, inpaint),
             ImageToImage(unet, vae, clip, sched))
@@ -172,7 +170,7 @@ def test_seam_error_sees_a_cut_object():
 def test_shipped_inpainting_model_meets_its_manifest():
     from diffusionlab.checkpoints import read_manifest, weights_path
     from diffusionlab.metrics.evaluator import ShapesEvaluator
-    from diffusionlab.recipes.inpaint import evaluate, eval_scenes
+    from diffusionlab.recipes.inpaint import eval_scenes, evaluate
 
     scores = read_manifest(weights_path("inpaint"))["scores"]
     pipe, ev = InpaintPipeline.pretrained(), ShapesEvaluator.pretrained()

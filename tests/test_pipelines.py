@@ -3,24 +3,20 @@ stack, and the shipped tiny Stable Diffusion's scores (accuracy, negative prompt
 import pytest
 import torch
 
+from diffusionlab.data.shapes import CAPTION_WORDS
 from diffusionlab.guidance import cfg
 from diffusionlab.nn.text import TinyCLIP
 from diffusionlab.nn.unet import UNet
 from diffusionlab.nn.vae import VAE
-from diffusionlab.data.shapes import CAPTION_WORDS
 from diffusionlab.pipelines import DEFAULT_GUIDANCE_SCALE, TextToImage
 from diffusionlab.samplers import ddim_step
 from diffusionlab.schedules import make_schedule
 
 
 @pytest.fixture(scope="module")
-def toy_pipe():
+def toy_pipe(tiny_sd_parts):
     """An untrained stack, small enough to sample in milliseconds."""
-    torch.manual_seed(0)
-    clip = TinyCLIP(CAPTION_WORDS, hidden_size=16, layers=1, heads=2, projection_dim=16)
-    vae = VAE(base_channels=8)
-    unet = UNet(in_channels=4, context_dim=16, base_channels=8, channel_mults=(1, 2),
-                attention_levels=(True, True), num_heads=2)
+    clip, vae, unet = tiny_sd_parts()
     return TextToImage(unet, vae, clip, make_schedule("scaled_linear"), "epsilon",
                        "leading", 1)
 

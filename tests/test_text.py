@@ -5,8 +5,17 @@ from transformers import PreTrainedTokenizerFast
 from transformers.models.clip.modeling_clip import image_text_contrastive_loss
 
 from diffusionlab.data.shapes import CAPTION_WORDS, make_shapes, parse_caption
-from diffusionlab.nn.text import (BOS, EOS, MAX_LENGTH, PAD, UNK, TinyCLIP, build_tokenizer,
-                                  contrastive_loss, unknown_words)
+from diffusionlab.nn.text import (
+    BOS,
+    EOS,
+    MAX_LENGTH,
+    PAD,
+    UNK,
+    TinyCLIP,
+    build_tokenizer,
+    contrastive_loss,
+    unknown_words,
+)
 from diffusionlab.recipes.clip import match_matrix, retrieval_accuracy
 
 CAPTION = "a small red circle at the top left"

@@ -45,10 +45,9 @@ extra input channels (the 9-channel inpainting U-Net, D35-Q8).
 """
 from __future__ import annotations
 
-
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from .._checks import check_int, check_number, check_tensor
 from .attention import SpatialTransformer

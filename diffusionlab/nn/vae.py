@@ -33,8 +33,6 @@ have unit variance like the N(0, I) noise they are mixed with. Decoding divides 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -15,7 +15,7 @@ import torch
 
 from .._checks import check_number
 from ..nn.controlnet import ControlledUNet, ControlNet
-from .base import broadcast_prompt, TextToImageOutput, check_maps
+from .base import TextToImageOutput, broadcast_prompt, check_maps
 from .text_to_image import TextToImage
 
 SHIPPED = ("edges", "masks")

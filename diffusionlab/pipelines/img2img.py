@@ -15,7 +15,7 @@ import torch
 from .._checks import check_number
 from ..forward import q_sample
 from ..inpainting import img2img_start
-from .base import broadcast_prompt, TextToImageOutput, check_images, match_batch
+from .base import TextToImageOutput, broadcast_prompt, check_images, match_batch
 from .text_to_image import TextToImage
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int
 from ..inpainting import composite, latent_mask, masked_image, replace_known
-from .base import broadcast_prompt, TextToImageOutput, check_images, check_maps, match_batch
+from .base import TextToImageOutput, broadcast_prompt, check_images, check_maps, match_batch
 from .text_to_image import TextToImage
 
 METHODS = ("model", "replace")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import platform
 import pkgutil
+import platform
 import time
 from pathlib import Path
 

@@ -26,8 +26,8 @@ from ..data.freeform import make_free_shapes
 from ..losses import diffusion_loss
 from ..nn.unet import UNet
 from ..training import fit
-from ._controlnet import BATCH_SIZE, DEFAULT_STEPS, EMA_DECAY, LR, N_TRAIN, TRAIN_SEED, WARMUP
-from ._controlnet import encode_scenes
+from ._controlnet import (BATCH_SIZE, DEFAULT_STEPS, EMA_DECAY, LR, N_TRAIN, TRAIN_SEED, WARMUP,
+                          encode_scenes)
 from .inpaint import widen_unet
 
 FOLD = 4                     # pixels per latent cell along each side: 1 map channel -> 16

@@ -32,7 +32,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data.shapes import make_shapes
