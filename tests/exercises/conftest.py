@@ -21,8 +21,11 @@ The grader finds the new file by its name; nothing else to register.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -87,18 +90,75 @@ def load_exercise(path: Path):
     return module
 
 
+def _held_tensors(value, path: str, out: list, depth: int = 0) -> None:
+    """The tensors an argument holds, as (path, tensor): itself, a module's parameters and
+    buffers, a dataclass's fields (a NoiseSchedule's betas), the items of a list or tuple."""
+    if isinstance(value, torch.Tensor):
+        out.append((path, value))
+    elif isinstance(value, torch.nn.Module):
+        out.extend((f"{path}.{k}", v) for k, v in value.state_dict(keep_vars=True).items())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 2:
+        for f in dataclasses.fields(value):
+            _held_tensors(getattr(value, f.name), f"{path}.{f.name}", out, depth + 1)
+    elif isinstance(value, (list, tuple)) and depth < 2:
+        for i, item in enumerate(value):
+            _held_tensors(item, f"{path}[{i}]", out, depth + 1)
+
+
+def _modules_state(value) -> dict:
+    """What a module argument is made of: submodules, their attributes and train/eval mode."""
+    if not isinstance(value, torch.nn.Module):
+        return {}
+    return {name: (id(m), m.training, frozenset(vars(m))) for name, m in value.named_modules()}
+
+
+def _checked(function):
+    """``function`` that fails when it changes its arguments in place: an answer that edits
+    the schedule or the network it is given could make the library's answer match its own."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            return function(*args, **kwargs)
+        held, modules = [], {}
+        for name, value in bound.arguments.items():
+            _held_tensors(value, name, held)
+            modules[name] = _modules_state(value)
+        saved = [(path, t, t.detach().clone()) for path, t in held]
+        out = function(*args, **kwargs)
+        for path, t, before in saved:
+            if t.shape != before.shape or not torch.equal(t.detach(), before):
+                pytest.fail(f"{function.__name__} changed its argument {path} in place: build "
+                            f"new tensors (y = x * 2, not x *= 2)", pytrace=False)
+        for name, value in bound.arguments.items():
+            if modules[name] and _modules_state(value) != modules[name]:
+                pytest.fail(f"{function.__name__} changed the module {name} it was given "
+                            f"(its layers, attributes or train/eval mode): only call them",
+                            pytrace=False)
+        return out
+
+    return call
+
+
 class _Exercise:
-    """The learner's module; a missing function is a clear failure, not an AttributeError."""
+    """The learner's module; a missing function is a clear failure, not an AttributeError, and
+    each function is checked for changing its arguments in place."""
 
     def __init__(self, module, path: Path):
         self._module, self._path = module, path
 
     def __getattr__(self, name):
         try:
-            return getattr(self._module, name)
+            value = getattr(self._module, name)
         except AttributeError:
             pytest.fail(f"{_shown(self._path)} has no `{name}` (keep the names the exercise gives)",
                         pytrace=False)
+        if inspect.isfunction(value) and value.__module__ == self._module.__name__:
+            return _checked(value)
+        return value
 
 
 _cache: dict[tuple[Path, int], object] = {}
@@ -120,9 +180,23 @@ def exercise(request):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Graded tests use small tensors: one thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
+def _fresh_torch_state():
+    """Every graded test starts from torch's defaults, whatever the code of an earlier test
+    left behind: gradients on, float32, seed 0, no anomaly mode; and one thread (graded tests
+    use small tensors: one thread is fastest and immune to a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_grad_enabled(True)
+    torch.set_default_dtype(torch.float32)
+    if torch.get_default_device().type != "cpu":
+        torch.set_default_device(None)
+    torch.autograd.set_detect_anomaly(False)
+    if torch.are_deterministic_algorithms_enabled():       # (the call itself takes a second)
+        torch.use_deterministic_algorithms(False)
+    torch.manual_seed(0)
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_grad_enabled(True)
+    torch.set_default_dtype(torch.float32)
+    if torch.get_default_device().type != "cpu":
+        torch.set_default_device(None)
+    torch.set_num_threads(threads)
