@@ -6,6 +6,14 @@ import torch
 from diffusionlab.grading import expect_close, expect_tensor
 from diffusionlab.schedules import make_schedule, rescale_zero_terminal_snr
 
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "linear_betas": "diffusionlab.schedules.make_schedule",
+    "cosine_betas": ("diffusionlab.schedules.make_schedule",
+                     "diffusionlab.schedules._betas_from_alpha_bar"),
+    "snr": "diffusionlab.schedules.NoiseSchedule.snr",
+    "rescale_zero_terminal_snr": "diffusionlab.schedules.rescale_zero_terminal_snr",
+}
+
 
 def test_linear_betas(exercise):
     ex = exercise("ex02_schedules")
