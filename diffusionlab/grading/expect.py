@@ -33,7 +33,7 @@ def _digits(a: float, b: float) -> tuple[str, str]:
 
 def _short(x: float) -> str:
     """1 significant digit, exponent without padding: 5e-4, 0.03, 2."""
-    text = f"{x:.1g}"
+    text = f"{x:.0e}" if 0 < abs(x) < 0.01 else f"{x:.1g}"
     if "e" in text:
         mantissa, exponent = text.split("e")
         text = f"{mantissa}e{int(exponent)}"
