@@ -1,6 +1,7 @@
 """Graded tests: one suite, run against the solutions or against a learner's folder.
 
-    pytest tests/exercises                          # solutions/ (the default: proves the answers)
+    pytest tests/exercises                          # solutions/ (the default: proves the answers
+                                                    # and that every mutant fails)
     pytest tests/exercises --exercises exercises    # your own work (all fail until you start)
     DIFFUSIONLAB_EXERCISES=path/to/folder pytest tests/exercises
     python -m diffusionlab grade [NN]               # the same tests, summed up per exercise
@@ -9,15 +10,38 @@ Adding exercise NN (the pattern every test_exNN_<topic>.py follows):
 
 1. ``exercises/exNN_<topic>.py``: the functions with the library's signatures, a docstring
    with the equation (naming the paper equation) and a hint, body ``raise NotImplementedError``.
+   Import only torch, math and diffusionlab (the grader's source check allows no more).
 2. ``solutions/exNN_<topic>.py``: the same file, solved.
 3. ``tests/exercises/test_exNN_<topic>.py``: plain test functions that take the ``exercise``
    fixture, ``ex = exercise("exNN_<topic>")``, call ``ex.some_function(...)`` and compare with
    the library (``diffusionlab.*``) or check a property, using ``expect_close`` /
-   ``expect_tensor`` from ``diffusionlab.grading`` or ``assert ..., "message"``.
+   ``expect_tensor`` / ``expect_number`` from ``diffusionlab.grading`` (they check the type,
+   shape and dtype, and print numbers with their relative error) or ``assert ..., "message"``.
    Messages say what is wrong in one line. Every test must call a stub (so it fails with
    NotImplementedError on the untouched stubs: the grader then says "not started") and each
-   test should take well under a second.
-The grader finds the new file by its name; nothing else to register.
+   test should take well under a second. Statistical tests use samples shaped (n, 2), never
+   (n,) or (n, 1): a (B,) coefficient that misses ``extract`` then fails to broadcast at
+   once instead of building an (n, n) tensor. Right below the imports, declare the library's
+   answer to each function, which the learner may not call (the grader names it, in the
+   source and at run time)::
+
+       REFERENCE = {
+           "zero_conv": "diffusionlab.nn.controlnet.zero_conv",
+           "inject": ("diffusionlab.nn.controlnet.ControlNet.forward",
+                      "diffusionlab.nn.unet.UNet.forward"),
+       }
+
+4. ``tests/exercises/mutants/exNN_<topic>.py``: ``MUTANTS = {"what the learner did":
+   (old, new), ...}``, at least five wrong answers learners actually write (a wrong sign, an
+   off-by-one timestep, a missing square root, a constant from the docstring, a float64
+   result, an ignored argument, the library called), each an edit of the solution
+   (``old`` occurs once). ``test_mutants.py`` grades each one and fails while any passes:
+   strengthen the suite until none does.
+
+The grader finds the new files by their names; nothing else to register.
+
+Every test starts from torch's defaults (``_fresh_torch_state``), and every function of the
+learner's module is checked for changing its arguments in place (``_checked``).
 """
 from __future__ import annotations
 
