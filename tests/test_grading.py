@@ -294,8 +294,9 @@ def test_one_exercise_cannot_break_the_next(graders, tmp_path):
     folder = broken_copy(tmp_path / "work", {"ex01_forward.py": (
         "import torch\n",
         "import torch\ntorch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)\n"
-        "torch.manual_seed(123)\ntorch.set_num_threads(2)\nimport threading\n"
-        "threading.Thread(target=lambda: sum(iter(int, 1)), daemon=True).start()\n")})
+        "torch.manual_seed(123)\ntorch.set_num_threads(2)\nimport threading\n\n\n"
+        "def spin():\n    while True:\n        pass\n\n\n"
+        "threading.Thread(target=spin, daemon=True).start()\n")})
     results = {r.exercise.number: r for r in (graders[False].grade_one(_ex(n), folder)
                                               for n in ("01", "02", "03"))}
     assert results["01"].status == "failing", results["01"].detail
@@ -327,7 +328,8 @@ def test_a_class_is_graded_into_one_table(tmp_path):
     (cheat / "ex01_forward.py").write_text(
         "from diffusionlab.forward import q_step, q_sample, q_posterior\n")
     (cheat / "ex02_schedules.py").write_text(ex02.replace(
-        "    return torch.linspace(1e-4", "    raise KeyboardInterrupt\n    return torch.linspace(1e-4"))
+        "    return torch.linspace(1e-4",
+        "    raise KeyboardInterrupt\n    return torch.linspace(1e-4"))
     (cheat / "ex03_noise_prediction.py").write_text(
         (grading.SOLUTIONS_DIR / "ex03_noise_prediction.py").read_text()
         + "torch.allclose = lambda *a, **k: True\n")

@@ -34,7 +34,8 @@ GRADER_DIR = str(Path(__file__).resolve().parent)
 QUIET = {"import", "time.sleep", "builtins.id", "sys._getframemodulename", "os.putenv",
          "os.unsetenv", "locale.setlocale"}
 IMPORT_EVENTS = {"os.listdir", "os.scandir", "marshal.loads", "compile", "exec", "import"}
-DIRECT_ONLY = {"exec", "compile", "sys._getframe"}   # libraries use them on their own behalf
+DIRECT_ONLY = {"exec", "compile", "sys._getframe",      # libraries use them on their own
+               "object.__setattr__", "object.__delattr__"}   # behalf (dataclasses, namedtuple)
 _IMPORT_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 
 
@@ -231,8 +232,9 @@ def install_audit_hook(frames: Frames, report, own_file: Path) -> None:
             return
         local.busy = True
         try:
-            by_learner, importing, where = frames.started_by_learner(
-                sys._getframe(1), direct=event in DIRECT_ONLY)
+            direct = event in DIRECT_ONLY or (event == "object.__getattr__" and
+                                              not str(args[1]).endswith("_frame"))
+            by_learner, importing, where = frames.started_by_learner(sys._getframe(1), direct)
             if (importing and event in IMPORT_EVENTS) or (event == "open" and readable(args)):
                 return
             if by_learner:

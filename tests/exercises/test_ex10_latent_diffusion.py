@@ -1,5 +1,4 @@
 """Graded tests for exercises/ex10_latent_diffusion.py (see conftest.py for how the folder is chosen)."""
-import math
 
 import torch
 

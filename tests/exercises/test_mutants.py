@@ -82,7 +82,6 @@ def test_every_exercise_declares_its_reference():
             assert re.search(rf"^def {function}\(", stub, re.M), \
                 f"{e.test_file.name}: REFERENCE names {function}, which {e.module}.py lacks"
             for name in names:
-                module, _, attr = name.rpartition(".")
                 assert _resolves(name), f"{e.test_file.name}: REFERENCE {name} does not exist"
 
 

@@ -6,7 +6,8 @@ MUTANTS = {
     "x0_from_eps: wrong sign": (
         "(x_t - (1.0 - abar).sqrt() * eps)", "(x_t + (1.0 - abar).sqrt() * eps)"),
     "x0_from_eps: alpha_t for abar_t": (
-        "abar = extract(schedule.alphas_cumprod, t, x_t)", "abar = extract(schedule.alphas, t, x_t)"),
+        "abar = extract(schedule.alphas_cumprod, t, x_t)",
+        "abar = extract(schedule.alphas, t, x_t)"),
     "v_target: x0 and eps swapped": (
         "return abar.sqrt() * eps - (1.0 - abar).sqrt() * x0",
         "return abar.sqrt() * x0 - (1.0 - abar).sqrt() * eps"),
@@ -15,8 +16,10 @@ MUTANTS = {
         "return (1.0 - abar).sqrt() * eps - abar.sqrt() * x0"),
     "training_loss: sum instead of mean": (
         "F.mse_loss(model(x_t, t), target)", "F.mse_loss(model(x_t, t), target, reduction='sum')"),
-    "training_loss: the model sees x0, not x_t": ("model(x_t, t), target)", "model(x0, t), target)"),
-    "training_loss: timesteps shifted by one": ("model(x_t, t), target)", "model(x_t, t + 1), target)"),
+    "training_loss: the model sees x0, not x_t": (
+        "model(x_t, t), target)", "model(x0, t), target)"),
+    "training_loss: timesteps shifted by one": (
+        "model(x_t, t), target)", "model(x_t, t + 1), target)"),
     "training_loss: v target built from x_t": (
         "target = v_target(schedule, x0, t, noise)", "target = v_target(schedule, x_t, t, noise)"),
     "training_loss: noise as the sample target": ("target = x0\n", "target = noise\n"),

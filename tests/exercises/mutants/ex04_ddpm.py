@@ -29,7 +29,8 @@ MUTANTS = {
     "ddpm_sample: generator ignored": (
         "x = ddpm_step(schedule, eps, t, t_prev, x, generator=generator)",
         "x = ddpm_step(schedule, eps, t, t_prev, x)"),
-    "ddpm_sample: last step skipped": ("for i, t in enumerate(ts):", "for i, t in enumerate(ts[:-1]):"),
+    "ddpm_sample: last step skipped": (
+        "for i, t in enumerate(ts):", "for i, t in enumerate(ts[:-1]):"),
     "ddpm_sample: calls the library's sampler": (
         "    ts = [int(t) for t in timesteps]",
         "    from diffusionlab import samplers\n"

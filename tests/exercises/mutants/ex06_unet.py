@@ -11,9 +11,11 @@ MUTANTS = {
     "timestep_embedding: max_period ignored": (
         "-math.log(max_period) * torch.arange(half, dtype",
         "-math.log(10000.0) * torch.arange(half, dtype"),
-    "timestep_embedding: float64 result": ("dtype=torch.float32) / half", "dtype=torch.float64) / half"),
+    "timestep_embedding: float64 result": (
+        "dtype=torch.float32) / half", "dtype=torch.float64) / half"),
     "timestep_embedding: growing frequencies (sign)": (
-        "    freqs = torch.exp(-math.log(max_period)", "    freqs = torch.exp(math.log(max_period)"),
+        "    freqs = torch.exp(-math.log(max_period)",
+        "    freqs = torch.exp(math.log(max_period)"),
     "resblock_forward: no SiLU on the time embedding": (
         "block.time_emb_proj(F.silu(temb))", "block.time_emb_proj(temb)"),
     "resblock_forward: time embedding after norm2": (
@@ -27,7 +29,8 @@ MUTANTS = {
     "resblock_forward: calls the block itself": (
         "    h = block.conv1(F.silu(block.norm1(x)))\n",
         "    return block(x, temb)\n    h = block.conv1(F.silu(block.norm1(x)))\n"),
-    "unet_forward: skips first in, first out": ("            s = skips.pop()\n", "            s = skips.pop(0)\n"),
+    "unet_forward: skips first in, first out": (
+        "            s = skips.pop()\n", "            s = skips.pop(0)\n"),
     "unet_forward: use_skips ignored": (
         "            if not use_skips:\n                s = torch.zeros_like(s)\n", ""),
     "unet_forward: concatenation order [s, h]": (

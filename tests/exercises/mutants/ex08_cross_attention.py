@@ -6,7 +6,8 @@ MUTANTS = {
         "/ math.sqrt(q.shape[-1])", "/ math.sqrt(q.shape[1] * q.shape[-1])"),
     "scaled_dot_product: no scaling": ("/ math.sqrt(q.shape[-1])", ""),
     "scaled_dot_product: 1/d instead of 1/sqrt(d)": ("/ math.sqrt(q.shape[-1])", "/ q.shape[-1]"),
-    "scaled_dot_product: softmax over the queries": ("scores.softmax(dim=-1)", "scores.softmax(dim=-2)"),
+    "scaled_dot_product: softmax over the queries": (
+        "scores.softmax(dim=-1)", "scores.softmax(dim=-2)"),
     "scaled_dot_product: mask inverted": (
         "scores = scores.masked_fill(~mask[", "scores = scores.masked_fill(mask["),
     "scaled_dot_product: padding filled with 0, not -inf": (
@@ -24,7 +25,8 @@ MUTANTS = {
         "return x.view(B, heads, L, inner // heads)"),
     "merge_heads: reshape without transpose": (
         "return x.transpose(1, 2).reshape(B, L, h * d)", "return x.reshape(B, L, h * d)"),
-    "cross_attention: w_o not applied": ("return merge_heads(out) @ w_o.T", "return merge_heads(out)"),
+    "cross_attention: w_o not applied": (
+        "return merge_heads(out) @ w_o.T", "return merge_heads(out)"),
     "cross_attention: mask not passed on": (
         "scaled_dot_product(q, k, v, mask)", "scaled_dot_product(q, k, v)"),
     "cross_attention: one head (heads ignored)": [

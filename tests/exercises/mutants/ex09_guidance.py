@@ -5,7 +5,8 @@ _CFG = "return eps_uncond + scale * (eps_cond - eps_uncond)"
 
 MUTANTS = {
     "cfg: guidance on the wrong term": (_CFG, "return eps_cond + scale * (eps_cond - eps_uncond)"),
-    "cfg: the paper's w used as s": (_CFG, "return eps_uncond + (scale - 1) * (eps_cond - eps_uncond)"),
+    "cfg: the paper's w used as s": (
+        _CFG, "return eps_uncond + (scale - 1) * (eps_cond - eps_uncond)"),
     "cfg: sign reversed": (_CFG, "return eps_uncond + scale * (eps_uncond - eps_cond)"),
     "cfg: branches swapped": (_CFG, "return eps_cond + scale * (eps_uncond - eps_cond)"),
     "rescale_guidance: std over the whole batch": (

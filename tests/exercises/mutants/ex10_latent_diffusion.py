@@ -8,7 +8,8 @@ MUTANTS = {
     "reparameterize: the variance as sigma": ("torch.exp(0.5 * logvar)", "torch.exp(logvar)"),
     "reparameterize: logvar as sigma": (
         "mean + torch.exp(0.5 * logvar) * noise", "mean + logvar * noise"),
-    "reparameterize: noise ignored": ("return mean + torch.exp(0.5 * logvar) * noise", "return mean"),
+    "reparameterize: noise ignored": (
+        "return mean + torch.exp(0.5 * logvar) * noise", "return mean"),
     "kl: mean instead of sum per sample": ("kl.flatten(1).sum(dim=1)", "kl.flatten(1).mean(dim=1)"),
     "kl: summed over the batch too": ("kl.flatten(1).sum(dim=1)", "kl.sum()"),
     "kl: missing 1/2": ("kl = 0.5 * (", "kl = ("),
@@ -17,7 +18,8 @@ MUTANTS = {
         "return float(1.0 / latents.std())", "return 0.18215"),
     "scaling_factor: std of the first latent only": (
         "return float(1.0 / latents.std())", "return float(1.0 / latents[0].std())"),
-    "scaling_factor: returns a tensor": ("return float(1.0 / latents.std())", "return 1.0 / latents.std()"),
+    "scaling_factor: returns a tensor": (
+        "return float(1.0 / latents.std())", "return 1.0 / latents.std()"),
     "scaling_factor: 1 / variance": (
         "return float(1.0 / latents.std())", "return float(1.0 / latents.var())"),
     "psnr: data_range not squared": ("data_range ** 2 / mse", "data_range / mse"),
@@ -36,5 +38,6 @@ MUTANTS = {
     "compression_factor: spatial size only": (
         "return math.prod(image_shape) / math.prod(latent_shape)",
         "return (image_shape[-1] * image_shape[-2]) / (latent_shape[-1] * latent_shape[-2])"),
-    "compression_factor: integer division": ("/ math.prod(latent_shape)", "// math.prod(latent_shape)"),
+    "compression_factor: integer division": (
+        "/ math.prod(latent_shape)", "// math.prod(latent_shape)"),
 }
