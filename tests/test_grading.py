@@ -369,6 +369,10 @@ def test_a_class_is_graded_into_one_table(tmp_path):
     (NotImplementedError(), "NotImplementedError"),
     (AssertionError("q_sample: off by 0.3\nassert False"), "q_sample: off by 0.3"),
     (ValueError("bad\nmore"), "ValueError: bad"),
+    (RuntimeError("The size of tensor a (6) must match the size of tensor b (4) at non-singleton "
+                  "dimension 3"), "RuntimeError: The size of tensor a (6) must match the size of "
+                                  "tensor b (4) at non-singleton dimension 3 (a (B,) coefficient "
+                                  "against a (B, ...) batch? `extract` reshapes it)"),
 ])
 def test_describe_failure_is_one_line(failure, expected):
     assert grading.describe_failure(failure) == expected
@@ -387,7 +391,7 @@ def test_expect_close_says_where_and_by_how_much():
     with pytest.raises(AssertionError, match=r"f should return shape \(2, 3\), got \(3, 2\)"):
         grading.expect_close("f", got.T, want)
     with pytest.raises(AssertionError, match=r"f should return dtype torch.float32, got "
-                                             r"torch.float64 \(a float64 schedule value"):
+                                             r"torch.float64 \(a float64 value mixed in"):
         grading.expect_close("f", want.double(), want)
     bad = want.clone()
     bad[0, 1] = float("nan")

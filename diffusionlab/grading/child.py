@@ -122,6 +122,8 @@ def describe_failure(exc: BaseException, folder: Path | None = None) -> str:
         return first or "assertion failed"        # the graded test's own message
     if type(exc).__name__ == "Failed":            # pytest.fail(...), e.g. "cannot import ..."
         return first
+    if isinstance(exc, RuntimeError) and "must match the size of tensor" in first:
+        at += " (a (B,) coefficient against a (B, ...) batch? `extract` reshapes it)"
     return f"{type(exc).__name__}: {first}{at}" if first else f"{type(exc).__name__}{at}"
 
 

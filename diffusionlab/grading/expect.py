@@ -69,7 +69,7 @@ def expect_tensor(name: str, got, shape=None, dtype=None) -> torch.Tensor:
     if shape is not None and tuple(got.shape) != tuple(shape):
         raise AssertionError(f"{name} should return shape {tuple(shape)}, got {tuple(got.shape)}")
     if dtype is not None and got.dtype != dtype:
-        hint = " (a float64 schedule value not cast back: `extract` does it, or .to(x.dtype))" \
+        hint = " (a float64 value mixed in: `extract` casts schedule values, or .to(x.dtype))" \
             if got.dtype == torch.float64 and dtype == torch.float32 else ""
         raise AssertionError(f"{name} should return dtype {dtype}, got {got.dtype}{hint}")
     bad = ~torch.isfinite(got.detach())

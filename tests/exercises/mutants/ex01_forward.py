@@ -50,6 +50,9 @@ MUTANTS = {
         "schedule.alphas_cumprod_prev.float()"),
     "q_posterior: (variance, mean) in the wrong order": (
         "return mean, extract(variance, t, x0)", "return extract(variance, t, x0), mean"),
+    "q_posterior: no extract for the mean, (B,) coefficients": (
+        "mean = extract(coef_x0, t, x0) * x0 + extract(coef_xt, t, x0) * x_t",
+        "mean = coef_x0[t] * x0 + coef_xt[t] * x_t"),
     "q_posterior: calls the library": (
         "    beta, abar, abar_prev",
         "    from diffusionlab import forward\n"

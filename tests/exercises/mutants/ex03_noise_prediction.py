@@ -11,6 +11,9 @@ MUTANTS = {
     "v_target: x0 and eps swapped": (
         "return abar.sqrt() * eps - (1.0 - abar).sqrt() * x0",
         "return abar.sqrt() * x0 - (1.0 - abar).sqrt() * eps"),
+    "v_target: no extract, a (B,) coefficient": (
+        "    abar = extract(schedule.alphas_cumprod, t, x0)\n    return abar.sqrt() * eps",
+        "    abar = schedule.alphas_cumprod[t].to(x0.dtype)\n    return abar.sqrt() * eps"),
     "v_target: coefficients swapped": (
         "return abar.sqrt() * eps - (1.0 - abar).sqrt() * x0",
         "return (1.0 - abar).sqrt() * eps - abar.sqrt() * x0"),
