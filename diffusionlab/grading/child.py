@@ -228,14 +228,17 @@ def make_plugin(send, folder: Path, module: str, references: dict):
     return GradedRun()
 
 
-def _limit_memory() -> None:
-    """Cap the address space, so that a (B,) x (B, N) broadcast fails instead of swapping."""
+def _limit_resources(timeout: float) -> None:
+    """Cap the address space, so that a (B,) x (B, N) broadcast fails instead of swapping;
+    and the CPU time, a backstop should the parent die without killing an endless loop."""
     try:
         import resource
         with open("/proc/self/status") as f:
             size = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize"))
         limit = size + int(MEMORY_GB * 2 ** 30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        cpu = int(2 * timeout) + 60
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     except (ImportError, OSError, StopIteration, ValueError):
         pass
 
@@ -254,7 +257,7 @@ def run_exercise(request: dict, fd: int) -> int:
         if problems:
             send({"ev": "static", "problems": problems})
             return 0
-    _limit_memory()
+    _limit_resources(float(request.get("timeout", 60.0)))
     plugin = make_plugin(send, folder, module, references)
     return int(pytest.main(pytest_args([request["test_file"]], "--exercises", str(folder)),
                            plugins=[plugin]))
@@ -315,13 +318,17 @@ def _run_forked(request: dict, out: int, send) -> None:
             os._exit(code)
     os.close(w)
     request.pop("key", None)
-    send({"ev": "started", "pid": pid})
-    with os.fdopen(r, "rb") as f:
-        while True:
-            line = f.readline(MAX_LINE)
-            if not line:
-                break
-            _write_all(out, line if line.endswith(b"\n") else line + b"\n")
+    try:
+        send({"ev": "started", "pid": pid})
+        with os.fdopen(r, "rb") as f:
+            while True:
+                line = f.readline(MAX_LINE)
+                if not line:
+                    break
+                _write_all(out, line if line.endswith(b"\n") else line + b"\n")
+    except BaseException:                                # the parent is gone: so is the child
+        os.killpg(pid, 9)
+        raise
     _, status = os.waitpid(pid, 0)
     send({"ev": "ended", "code": os.waitstatus_to_exitcode(status)})
 

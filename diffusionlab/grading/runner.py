@@ -103,7 +103,10 @@ def _kill_group(pid: int | None) -> None:
         return
     try:
         if os.name == "posix":
-            os.killpg(pid, signal.SIGKILL)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:          # not yet in its own session
+                os.kill(pid, signal.SIGKILL)
         else:
             os.kill(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError, OSError):
@@ -285,6 +288,7 @@ class Grader:
             else spawn
         self._worker: _Worker | None = None
         self._expected: dict | None = None
+        self._running: int | None = None       # the test process of the exercise being graded
 
     def __enter__(self):
         return self
@@ -293,6 +297,8 @@ class Grader:
         self.close()
 
     def close(self) -> None:
+        _kill_group(self._running)           # e.g. after Ctrl-C: no test process left behind
+        self._running = None
         if self._worker is not None:
             self._worker.close()
             self._worker = None
@@ -357,7 +363,8 @@ class Grader:
         check, run = verifier(key), _Run()
         worker.send({"op": "run", "key": key.hex(), "test_file": str(exercise.test_file),
                      "folder": str(folder), "module": exercise.module,
-                     "references": exercise.references, "static": self.static})
+                     "references": exercise.references, "static": self.static,
+                     "timeout": self.timeout})
         del key
         deadline = time.monotonic() + STARTUP_LIMIT
         while True:
@@ -385,7 +392,7 @@ class Grader:
                 continue
             ev = body.get("ev")
             if ev == "started":
-                run.pid = body["pid"]
+                run.pid = self._running = body["pid"]
             elif ev == "ready":
                 run.ready = True
                 if not run.timed_out:
@@ -407,6 +414,7 @@ class Grader:
                 run.exit_code = body["code"]
                 break
         _kill_group(run.pid)                 # whatever the learner's code left running
+        self._running = None
         return run
 
 

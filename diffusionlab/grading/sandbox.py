@@ -15,7 +15,12 @@ violation is not passed, whatever its tests say afterwards.
 - ``install_audit_hook``: ``sys.addaudithook`` (which cannot be removed) sees the operations
   one would need to reach the verdict: frames and tracebacks, ``gc``, ``ctypes``, processes,
   signals, files other than library sources. Started by the learner's code, they are vetoed
-  and reported.
+  and reported. "Started by" means: walking out from the innermost frame, a frame of the
+  learner's file comes before any of the grader's; for ``exec``, ``compile``,
+  ``sys._getframe`` and attribute events other than ``*_frame`` it means the learner's code is
+  the immediate caller, since libraries use them on their own behalf (dataclasses,
+  namedtuple, functools). Imports of library modules (their files, directories, bytecode)
+  are allowed.
 """
 from __future__ import annotations
 
