@@ -327,7 +327,10 @@ def _run_forked(request: dict, out: int, send) -> None:
                     break
                 _write_all(out, line if line.endswith(b"\n") else line + b"\n")
     except BaseException:                                # the parent is gone: so is the child
-        os.killpg(pid, 9)
+        try:
+            os.killpg(pid, 9)
+        except OSError:
+            os.kill(pid, 9)
         raise
     _, status = os.waitpid(pid, 0)
     send({"ev": "ended", "code": os.waitstatus_to_exitcode(status)})
