@@ -1,6 +1,7 @@
 """Command line: ``python -m diffusionlab <command>``.
 
     grade [NN ...] [--exercises DIR]   grade your exercises (default folder: exercises/)
+    grade --class DIR [--csv F]        teachers: grade a folder per student into one table
     train NAME --out DIR               retrain a shipped model from scratch (see `train --help`)
     notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
     tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
@@ -13,8 +14,14 @@ import sys
 
 
 def _grade(args) -> int:
-    from .grading import main as grade_main
+    from .grading import grade_class, main as grade_main
 
+    if args.class_dir:
+        if args.exercises:
+            print("grade: give --class or --exercises, not both")
+            return 2
+        return grade_class(args.class_dir, args.numbers, timeout=args.timeout, csv_path=args.csv,
+                           jobs=args.jobs)
     return grade_main(args.numbers, exercises=args.exercises, timeout=args.timeout)
 
 
@@ -46,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--exercises", default=None,
                    help="folder with your exNN_*.py files (default: exercises/ of this repo)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per exercise")
+    g.add_argument("--class", dest="class_dir", default=None, metavar="DIR",
+                   help="teachers: grade every student folder in DIR (each a copy of exercises/)")
+    g.add_argument("--csv", default=None, help="with --class: where to write the table "
+                   "(default: DIR/grades.csv)")
+    g.add_argument("--jobs", type=int, default=1,
+                   help="with --class: students graded at the same time (default 1)")
     g.set_defaults(func=_grade)
 
     t = sub.add_parser("train", help="retrain a shipped model from scratch")

@@ -5,6 +5,11 @@ from diffusionlab import forward, samplers
 from diffusionlab.grading import expect_close, expect_tensor
 from diffusionlab.schedules import make_schedule
 
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "ddpm_step": "diffusionlab.samplers.ddpm_step",
+    "ddpm_sample": ("diffusionlab.samplers.sample", "diffusionlab.samplers.ddpm_step"),
+}
+
 SCHEDULE = make_schedule("linear")
 
 
@@ -60,15 +65,35 @@ def test_ddpm_step_last_step_adds_no_noise(exercise):
 def test_ddpm_step_draws_its_own_noise(exercise):
     ex = exercise("ex04_ddpm")
     t = 500
-    x_t, eps = torch.randn(20000, 1), torch.randn(20000, 1)
+    x_t, eps = torch.randn(10000, 2), torch.randn(10000, 2)
     want = samplers.ddpm_step(SCHEDULE, eps, t, t - 1, x_t, noise=torch.zeros_like(x_t)).prev_sample
     got = expect_tensor("ddpm_step (noise=None)", ex.ddpm_step(SCHEDULE, eps, t, t - 1, x_t),
-                        x_t.shape)
+                        x_t.shape, torch.float32)
     r = got - want
     var = forward.q_posterior(SCHEDULE, x_t[:1], x_t[:1], t)[1].item()
     assert abs(r.mean().item()) < 0.05 * var ** 0.5 and abs(r.var().item() / var - 1) < 0.05, \
         f"ddpm_step (noise=None): x_prev - mean should be N(0, beta_tilde = {var:.3g}); got mean " \
         f"{r.mean().item():.3g} and variance {r.var().item():.3g} (draw z with torch.randn)"
+
+
+def test_ddpm_step_draws_its_noise_from_the_generator(exercise):
+    """noise=None, generator=g: z = torch.randn(x_t.shape, generator=g, dtype=x_t.dtype), so the
+    same seed gives the same step whatever the global random state."""
+    ex = exercise("ex04_ddpm")
+    x_t, eps = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
+    steps = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        steps.append(ex.ddpm_step(SCHEDULE, eps, 500, 480, x_t,
+                                  generator=torch.Generator().manual_seed(7)))
+    got = expect_tensor("ddpm_step(noise=None, generator=g)", steps[0], x_t.shape, torch.float32)
+    assert torch.equal(steps[0], steps[1]), \
+        "ddpm_step(noise=None, generator=g): the same generator seed gave two different steps: " \
+        "draw z with torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)"
+    z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(7), dtype=x_t.dtype)
+    expect_close("ddpm_step(noise=None, generator=g)", got,
+                 samplers.ddpm_step(SCHEDULE, eps, 500, 480, x_t, noise=z).prev_sample,
+                 "mean + sqrt(var) z, z = torch.randn(x_t.shape, generator=g, dtype=x_t.dtype)")
 
 
 def test_ddpm_sample_visits_every_timestep(exercise):
@@ -93,6 +118,21 @@ def test_ddpm_sample_visits_every_timestep(exercise):
             f"ddpm_sample: model(x, t) needs t as a LongTensor of shape (B,) = (3,), got " \
             f"{type(t).__name__} {tuple(t.shape) if isinstance(t, torch.Tensor) else t}"
     assert out.abs().max() > 0, "ddpm_sample returned all zeros"
+
+
+def test_ddpm_sample_passes_the_generator_on(exercise):
+    ex = exercise("ex04_ddpm")
+    model = gaussian_eps_model(torch.tensor([1.0, -0.5]), 0.5)
+    x_T, timesteps = torch.randn(64, 2), samplers.make_timesteps(10)
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        runs.append(expect_tensor("ddpm_sample(generator=g)", ex.ddpm_sample(
+            model, SCHEDULE, x_T, timesteps, generator=torch.Generator().manual_seed(3)),
+            x_T.shape, torch.float32))
+    assert torch.equal(runs[0], runs[1]), \
+        "ddpm_sample(generator=g): the same generator seed gave different samples: pass " \
+        "generator=generator on to every ddpm_step"
 
 
 def test_ddpm_sample_of_a_single_point_returns_it(exercise):

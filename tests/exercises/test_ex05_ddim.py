@@ -3,8 +3,14 @@ import pytest
 import torch
 
 from diffusionlab import forward, samplers
-from diffusionlab.grading import expect_close
+from diffusionlab.grading import expect_close, expect_tensor
 from diffusionlab.schedules import make_schedule
+
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "make_timesteps": ("diffusionlab.samplers.make_timesteps",
+                       "diffusionlab.samplers.SchedulerConfig.timesteps"),
+    "ddim_step": ("diffusionlab.samplers.ddim_step", "diffusionlab.samplers.sample"),
+}
 
 SCHEDULE = make_schedule("linear")
 PAIRS = ((999, 979), (500, 499), (500, 100), (20, 0), (0, -1), (999, -1))
@@ -67,6 +73,26 @@ def test_ddim_eta0_is_deterministic(exercise):
     c = ex.ddim_step(SCHEDULE, eps, 600, 400, x_t, eta=0.0)
     expect_close("ddim_step (eta=0, another noise)", b, a, "the same: eta = 0 adds no noise")
     expect_close("ddim_step (eta=0, noise=None)", c, a, "the same: eta = 0 adds no noise")
+
+
+def test_ddim_step_with_eta_draws_its_noise_from_the_generator(exercise):
+    """eta > 0, noise=None: z = torch.randn(x_t.shape, generator=g, dtype=x_t.dtype)."""
+    ex = exercise("ex05_ddim")
+    x_t, eps = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
+    steps = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        steps.append(ex.ddim_step(SCHEDULE, eps, 600, 400, x_t, eta=1.0,
+                                  generator=torch.Generator().manual_seed(11)))
+    got = expect_tensor("ddim_step(eta=1, noise=None, generator=g)", steps[0], x_t.shape,
+                        torch.float32)
+    assert torch.equal(steps[0], steps[1]), \
+        "ddim_step(eta=1, noise=None, generator=g): the same generator seed gave two different " \
+        "steps: draw z with torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)"
+    z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(11), dtype=x_t.dtype)
+    expect_close("ddim_step(eta=1, noise=None, generator=g)", got,
+                 samplers.ddim_step(SCHEDULE, eps, 600, 400, x_t, eta=1.0, noise=z).prev_sample,
+                 "sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z")
 
 
 def test_ddim_eta1_has_the_ddpm_posterior_variance(exercise):

@@ -8,6 +8,13 @@ from diffusionlab.grading import expect_close, expect_tensor
 from diffusionlab.nn.embeddings import timestep_embedding
 from diffusionlab.nn.unet import ResBlock, UNet
 
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "timestep_embedding": "diffusionlab.nn.embeddings.timestep_embedding",
+    "resblock_forward": "diffusionlab.nn.unet.ResBlock.forward",
+    "unet_forward": ("diffusionlab.nn.unet.UNet.forward", "diffusionlab.nn.unet.UNet.encode",
+                     "diffusionlab.nn.unet.UNet.decode"),
+}
+
 T = torch.tensor([0, 1, 17, 250, 999])
 
 

@@ -4,6 +4,12 @@ import torch
 from diffusionlab import guidance
 from diffusionlab.grading import expect_close, expect_tensor
 
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "cfg": "diffusionlab.guidance.cfg",
+    "rescale_guidance": "diffusionlab.guidance.rescale_guidance",
+    "guided_eps": ("diffusionlab.guidance.guided", "diffusionlab.guidance.cfg"),
+}
+
 
 def _pair(shape=(3, 4, 8, 8), seed=0):
     g = torch.Generator().manual_seed(seed)
