@@ -5,6 +5,12 @@ from diffusionlab.grading import expect_close, expect_tensor
 from diffusionlab.nn.controlnet import ControlNet
 from diffusionlab.nn.unet import UNet, run_encoder
 
+REFERENCE = {                   # the library's answer to each function: calling it is not passing
+    "zero_conv": "diffusionlab.nn.controlnet.zero_conv",
+    "controlnet_residuals": ("diffusionlab.nn.controlnet.ControlNet.forward",),
+    "inject": ("diffusionlab.nn.unet.UNet.forward",),
+}
+
 
 def _nets(trained=True):
     torch.manual_seed(0)
