@@ -40,3 +40,6 @@ loop with its step callbacks):
 from .base import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, SCHEDULER_CONFIG, CallArgs,  # noqa: F401
                    DiffusionPipeline, TextToImageOutput)
 from .text_to_image import CrossAttentionMaps, TextToImage  # noqa: F401
+from .controlnet import ControlNetPipeline  # noqa: F401, E402
+from .img2img import ImageToImage  # noqa: F401, E402
+from .inpaint import InpaintPipeline  # noqa: F401, E402
