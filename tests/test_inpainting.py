@@ -174,11 +174,10 @@ def test_shipped_inpainting_model_meets_its_manifest():
 
     scores = read_manifest(weights_path("inpaint"))["scores"]
     pipe, ev = InpaintPipeline.pretrained(), ShapesEvaluator.pretrained()
-    box, cut = eval_scenes("box", n=64), eval_scenes("cut", n=64)
-    model_box, model_cut = evaluate(pipe, "model", box, ev), evaluate(pipe, "model", cut, ev)
-    repl_cut = evaluate(pipe, "replace", cut, ev)
-    assert float(model_box["fill_correct"].mean()) >= scores["model_fill_accuracy"] - 0.1
-    assert model_box["kept_psnr"] >= model_box["kept_psnr_vae"]
-    # the mask-conditioned model continues what is kept; plain replacement does not
-    assert float(model_cut["seam"].mean()) < float(repl_cut["seam"].mean())
-    assert float(model_cut["completion_iou"].mean()) > float(repl_cut["completion_iou"].mean())
+    box = eval_scenes("box", n=64)
+    model, replace = evaluate(pipe, "model", box, ev), evaluate(pipe, "replace", box, ev)
+    assert float(model["fill_correct"].mean()) >= scores["model_fill_accuracy"] - 0.1
+    # pixels beyond the 2-pixel blend are the input's own; within it, closer than the VAE's
+    # round trip, and closer with the model (which sees the kept pixels) than with replacement
+    assert model["kept_psnr"] >= model["kept_psnr_vae"] + 10
+    assert model["kept_psnr"] > replace["kept_psnr"]
