@@ -42,7 +42,7 @@ def grade(*args, timeout=300):
 
 def row(lines, number):
     """The table line of exercise ``number``."""
-    found = [ln for ln in lines if ln.startswith(f"{number} ")]
+    found = [ln for ln in lines if ln.startswith(f"{number} ") and not ln.endswith(" passed.")]
     assert len(found) == 1, f"no single line for exercise {number} in:\n" + "\n".join(lines)
     return found[0]
 
