@@ -18,6 +18,8 @@ import pytest
 
 from diffusionlab import grading
 
+pytestmark = pytest.mark.slow        # the grader in child processes: not in `-m "not slow"`
+
 MUTANTS_DIR = Path(__file__).parent / "mutants"
 MIN_MUTANTS = 5
 EXERCISES = grading.find_exercises()
