@@ -5,6 +5,7 @@
     train NAME --out DIR               retrain a shipped model from scratch (see `train --help`)
     notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
     tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
+    export NAME --format diffusers --out DIR   a shipped model as a diffusers folder
 """
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def _tour(args) -> int:
     return tour.main(out=args.out)
 
 
+def _export(args) -> int:
+    from .export import check_controlnet, check_text2img, export
+
+    out = export(args.name, args.out, format=args.format)
+    print(f"wrote {args.name} as a {args.format} folder: {out}")
+    if args.no_check:
+        return 0
+    check = check_text2img if args.name == "text2img" else (
+        lambda d: check_controlnet(d, kind=args.name.split("_", 1)[1]))
+    diff = check(out)
+    print(f"round trip: diffusers vs the course's pipeline, same prompts, latents and 20 DDIM "
+          f"steps: max |pixel difference| = {diff:.2g} (images in [0, 1])")
+    return 0 if diff < 1e-3 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffusionlab",
                                      description="diffusionlab: the course's command line")
@@ -76,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("tour", help="generate a prompt grid and the pipeline figure as PNGs")
     r.add_argument("--out", required=True, help="folder to write the PNGs into")
     r.set_defaults(func=_tour)
+
+    e = sub.add_parser("export", help="write a shipped model as a diffusers model folder")
+    e.add_argument("name", help="text2img (a StableDiffusionPipeline folder) or "
+                   "controlnet_edges (a ControlNetModel folder)")
+    e.add_argument("--format", default="diffusers", choices=("diffusers",),
+                   help="folder layout (only diffusers')")
+    e.add_argument("--out", required=True, help="a new (or empty) folder to write into")
+    e.add_argument("--no-check", action="store_true",
+                   help="skip the round trip that compares diffusers' images with the course's")
+    e.set_defaults(func=_export)
     return parser
 
 
