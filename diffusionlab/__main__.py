@@ -29,8 +29,11 @@ def _grade(args) -> int:
 def _train(args) -> int:
     from .recipes import run_recipe
 
+    knobs = {"width": args.width, "batch_size": args.batch_size, "resolution": args.resolution}
     return run_recipe(args.name, out=args.out, steps=args.steps, seed=args.seed,
-                      command=" ".join(["python -m diffusionlab"] + sys.argv[1:]))
+                      command=" ".join(["python -m diffusionlab"] + sys.argv[1:]),
+                      knobs=knobs, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                      precision=args.precision, grad_accum=args.grad_accum)
 
 
 def _notebooks(args) -> int:
@@ -82,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="folder to write the checkpoint into")
     t.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     t.add_argument("--seed", type=int, default=0)
+    scale = t.add_argument_group(
+        "scaling up", "knobs a recipe may offer (its KNOBS); unset: the shipped recipe")
+    scale.add_argument("--width", type=int, default=None, help="base channel width")
+    scale.add_argument("--batch-size", type=int, default=None,
+                       help="batch per process and micro-step (global batch: x processes "
+                       "x --grad-accum)")
+    scale.add_argument("--resolution", type=int, default=None, help="training image size")
+    run = t.add_argument_group(
+        "running", "under `torchrun` or `accelerate launch` every process runs this command")
+    run.add_argument("--precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
+                     help="auto: bf16 on a GPU that supports it, fp32 on CPUs")
+    run.add_argument("--grad-accum", type=int, default=1,
+                     help="micro-batches per optimizer step on each process")
+    run.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                     help="write OUT/training_state every N steps (and at the end)")
+    run.add_argument("--resume", default=None, metavar="DIR",
+                     help="continue from a training state folder (OUT/training_state)")
     t.set_defaults(func=_train)
 
     n = sub.add_parser("notebooks", help="re-execute lesson notebooks in place")
