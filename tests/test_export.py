@@ -127,6 +127,9 @@ def test_export_writes_a_diffusers_folder(exported):
     assert index["_class_name"] == "StableDiffusionPipeline"
     assert index["unet"] == ["diffusionlab.export.compat", "CourseUNet2DConditionModel"]
     assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
+    unet = json.loads((exported / "unet" / "config.json").read_text())
+    assert unet["sample_size"] == 8            # diffusers' default image: 8 x 4 = 32 pixels
+    assert (unet["norm_num_groups"], unet["attention_norm_num_groups"]) == (8, 32)
     scheduler = json.loads((exported / "scheduler" / "scheduler_config.json").read_text())
     assert (scheduler["_class_name"], scheduler["timestep_spacing"], scheduler["steps_offset"]) \
         == ("DDIMScheduler", "leading", 1)

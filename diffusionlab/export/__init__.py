@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 FORMATS = ("diffusers",)
+IMAGE_SIZE = 32          # what the tiny SD was trained at: diffusers' default height and width
 
 
 def _quiet():
@@ -71,12 +72,14 @@ def _load(model, state: dict, name: str):
     return model.eval()
 
 
-def diffusers_unet(unet):
-    """A course ``UNet`` as a ``CourseUNet2DConditionModel`` with the same weights."""
+def diffusers_unet(unet, sample_size: int | None = None):
+    """A course ``UNet`` as a ``CourseUNet2DConditionModel`` with the same weights
+    (``sample_size``: the latents' side a pipeline makes by default)."""
     from .compat import CourseUNet2DConditionModel
     from .mapping import unet_config, unet_state_dict
 
-    return _load(CourseUNet2DConditionModel(**unet_config(unet)), unet_state_dict(unet), "unet")
+    return _load(CourseUNet2DConditionModel(**unet_config(unet, sample_size)),
+                 unet_state_dict(unet), "unet")
 
 
 def diffusers_vae(vae):
@@ -108,7 +111,8 @@ def diffusers_pipeline(pipe=None):
     pipe = TextToImage.pretrained() if pipe is None else pipe
     return StableDiffusionPipeline(
         vae=diffusers_vae(pipe.vae), text_encoder=text_encoder(pipe.clip),
-        tokenizer=pipe.clip.tokenizer, unet=diffusers_unet(pipe.unet),
+        tokenizer=pipe.clip.tokenizer,
+        unet=diffusers_unet(pipe.unet, sample_size=IMAGE_SIZE // pipe.vae.downscale),
         scheduler=DDIMScheduler(**ddim_scheduler_config(pipe.scheduler_config)),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 

@@ -54,9 +54,11 @@ def _one(values: set[int], what: str) -> int:
 
 
 # ---------------------------------------------------------------------------- U-Net
-def unet_config(unet) -> dict:
+def unet_config(unet, sample_size: int | None = None) -> dict:
     """The ``CourseUNet2DConditionModel`` config of a course ``UNet`` (a text-conditioned
-    latent U-Net with skips, as the tiny SD's), or of a ``ControlNet``'s copy of one."""
+    latent U-Net with skips, as the tiny SD's), or of a ``ControlNet``'s copy of one.
+    ``sample_size``: its latents' side (a pipeline's default image side over the VAE's
+    downscale)."""
     c = unet.config.get("unet_config", unet.config)
     if c["context_dim"] is None:
         raise ValueError("unet must cross-attend to a text encoder (context_dim set) to become "
@@ -68,7 +70,7 @@ def unet_config(unet) -> dict:
     down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in c["attention_levels"]]
     up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(c["attention_levels"])]
     return dict(
-        sample_size=None, in_channels=c["in_channels"] + c["conditioning_channels"],
+        sample_size=sample_size, in_channels=c["in_channels"] + c["conditioning_channels"],
         out_channels=c["out_channels"], block_out_channels=widths,
         layers_per_block=c["layers_per_block"], down_block_types=down, up_block_types=up,
         mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=c["context_dim"],
