@@ -86,6 +86,11 @@ class OtherRankDone(Exception):
     over: rank 0 alone saves the weights and scores them."""
 
 
+def is_main_process() -> bool:
+    """True on rank 0 of a launched run, and in any process no launcher started."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def launched_world_size() -> int:
     """How many processes the launcher (torchrun, accelerate launch) started; 1 if none."""
     return int(os.environ.get("WORLD_SIZE", "1"))
