@@ -5,6 +5,7 @@
     train NAME --out DIR               retrain a shipped model from scratch (see `train --help`)
     notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
     tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
+    export NAME --format diffusers --out DIR   a shipped model as a diffusers folder
 """
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ def _grade(args) -> int:
 def _train(args) -> int:
     from .recipes import run_recipe
 
+    knobs = {"width": args.width, "batch_size": args.batch_size, "resolution": args.resolution}
     return run_recipe(args.name, out=args.out, steps=args.steps, seed=args.seed,
-                      command=" ".join(["python -m diffusionlab"] + sys.argv[1:]))
+                      command=" ".join(["python -m diffusionlab"] + sys.argv[1:]),
+                      knobs=knobs, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                      precision=args.precision, grad_accum=args.grad_accum)
 
 
 def _notebooks(args) -> int:
@@ -41,6 +45,21 @@ def _notebooks(args) -> int:
 def _tour(args) -> int:
     tour = importlib.import_module("diffusionlab.tour")
     return tour.main(out=args.out)
+
+
+def _export(args) -> int:
+    from .export import check_controlnet, check_text2img, export
+
+    out = export(args.name, args.out, format=args.format)
+    print(f"wrote {args.name} as a {args.format} folder: {out}")
+    if args.no_check:
+        return 0
+    check = check_text2img if args.name == "text2img" else (
+        lambda d: check_controlnet(d, kind=args.name.split("_", 1)[1]))
+    diff = check(out)
+    print(f"round trip: diffusers vs the course's pipeline, same prompts, latents and 20 DDIM "
+          f"steps: max |pixel difference| = {diff:.2g} (images in [0, 1])")
+    return 0 if diff < 1e-3 else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="folder to write the checkpoint into")
     t.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     t.add_argument("--seed", type=int, default=0)
+    scale = t.add_argument_group(
+        "scaling up", "knobs a recipe may offer (its KNOBS); unset: the shipped recipe")
+    scale.add_argument("--width", type=int, default=None, help="base channel width")
+    scale.add_argument("--batch-size", type=int, default=None,
+                       help="batch per process and micro-step (global batch: x processes "
+                       "x --grad-accum)")
+    scale.add_argument("--resolution", type=int, default=None, help="training image size")
+    run = t.add_argument_group(
+        "running", "under `torchrun` or `accelerate launch` every process runs this command")
+    run.add_argument("--precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
+                     help="auto: bf16 on a GPU that supports it, fp32 on CPUs")
+    run.add_argument("--grad-accum", type=int, default=1,
+                     help="micro-batches per optimizer step on each process")
+    run.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                     help="write OUT/training_state every N steps (and at the end)")
+    run.add_argument("--resume", default=None, metavar="DIR",
+                     help="continue from a training state folder (OUT/training_state)")
     t.set_defaults(func=_train)
 
     n = sub.add_parser("notebooks", help="re-execute lesson notebooks in place")
@@ -76,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("tour", help="generate a prompt grid and the pipeline figure as PNGs")
     r.add_argument("--out", required=True, help="folder to write the PNGs into")
     r.set_defaults(func=_tour)
+
+    e = sub.add_parser("export", help="write a shipped model as a diffusers model folder")
+    e.add_argument("name", help="text2img (a StableDiffusionPipeline folder) or "
+                   "controlnet_edges (a ControlNetModel folder)")
+    e.add_argument("--format", default="diffusers", choices=("diffusers",),
+                   help="folder layout (only diffusers')")
+    e.add_argument("--out", required=True, help="a new (or empty) folder to write into")
+    e.add_argument("--no-check", action="store_true",
+                   help="skip the round trip that compares diffusers' images with the course's")
+    e.set_defaults(func=_export)
     return parser
 
 

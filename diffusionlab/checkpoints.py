@@ -8,6 +8,10 @@ A checkpoint is a folder:
 
 A model class that can be checkpointed keeps its constructor arguments in
 ``self.config`` (a dict of JSON-serializable values).
+
+A *training state* (``save_training_state``: what ``--resume`` continues from) is a folder
+of the same two kinds of file, one safetensors file per group of tensors (model, EMA,
+optimizer moments, random generator states) and ``state.json`` for everything else.
 """
 from __future__ import annotations
 
@@ -87,3 +91,42 @@ def load_checkpoint(cls: type, directory, device: str | torch.device = "cpu") ->
                          + (f"; shape mismatch: {wrong[:5]}" if wrong else ""))
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+STATE_FILE = "state.json"
+
+
+def save_training_state(directory, tensors: dict[str, dict[str, torch.Tensor]],
+                        meta: dict) -> Path:
+    """Write ``{name}.safetensors`` for each group in ``tensors`` and ``state.json`` = ``meta``
+    into ``directory``, replacing it as a whole (written beside it, then renamed, so an
+    interrupted write never leaves half a state)."""
+    import shutil
+
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    for name, group in tensors.items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in group.items()},
+                  str(tmp / f"{name}.safetensors"))
+    (tmp / STATE_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+    return directory
+
+
+def load_training_state(directory) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """``(tensors, meta)`` as ``save_training_state`` wrote them."""
+    directory = Path(directory)
+    if not (directory / STATE_FILE).is_file():
+        raise FileNotFoundError(f"resume: {directory} is not a training state folder (no "
+                                f"{STATE_FILE}; `train ... --checkpoint-every N` writes one "
+                                f"into OUT/training_state)")
+    tensors = {p.stem: load_file(str(p)) for p in sorted(directory.glob("*.safetensors"))}
+    return tensors, json.loads((directory / STATE_FILE).read_text())

@@ -12,27 +12,37 @@ from ..metrics.toy2d import toy_quality
 from ..nn.mlp import ToyDenoiser
 from ..samplers import sample
 from ..schedules import make_schedule
-from ..training import fit
+from ..training import ShardedLoss, fit, model_device, shard_seed
 
 SCHEDULE = "linear"
 PREDICTION_TYPE = "epsilon"
+BATCH_SIZE = 512
+HIDDEN = 128
+# command-line knobs (``train NAME --width W --batch-size B``): knob -> "module:CONSTANT"
+KNOBS = {"width": f"{__name__}:HIDDEN", "batch_size": f"{__name__}:BATCH_SIZE"}
 
 
 def train_toy(dataset: str, out: Path, steps: int, seed: int) -> dict:
     torch.manual_seed(seed)
     schedule = make_schedule(SCHEDULE)
-    model = ToyDenoiser(hidden=128, layers=3)
-    gen = torch.Generator().manual_seed(seed)
+    model = ToyDenoiser(hidden=HIDDEN, layers=3)
+    batch_size = BATCH_SIZE
 
-    def loss_fn(m, step):
-        x0 = sample_toy(dataset, 512, seed=seed * 1_000_000 + step)
-        return diffusion_loss(m, schedule, x0, PREDICTION_TYPE, generator=gen)
+    def make_loss_fn(gen, shard):            # shard 0: the single-process stream
+        data_seed = shard_seed(seed, shard)
 
-    result = fit(model, loss_fn, steps, lr=2e-3, ema_decay=0.995, warmup=100,
-                 desc=f"toy {dataset}")
+        def loss_fn(m, step):
+            x0 = sample_toy(dataset, batch_size, seed=data_seed * 1_000_000 + step)
+            return diffusion_loss(m, schedule, x0.to(model_device(m)), PREDICTION_TYPE,
+                                  generator=gen)
+
+        return loss_fn
+
+    result = fit(model, ShardedLoss(make_loss_fn, seed), steps, lr=2e-3, ema_decay=0.995,
+                 warmup=100, desc=f"toy {dataset}")
     save_checkpoint(result.ema.model, out)
     return {"dataset": dataset, "schedule": SCHEDULE, "prediction_type": PREDICTION_TYPE,
-            "batch_size": 512, "scores": score_toy(dataset, out)}
+            "batch_size": batch_size, "scores": score_toy(dataset, out)}
 
 
 def score_toy(dataset: str, directory: Path) -> dict:

@@ -22,12 +22,15 @@ import torch
 
 from ..data.shapes import ATTRIBUTES, CAPTION_WORDS, caption_for, make_shapes, parse_caption
 from ..nn.text import TinyCLIP
-from ..training import fit
+from ..distributed import is_main_process
+from ..training import ShardedLoss, fit, model_device, shard_seed
 
 DEFAULT_STEPS = 1500
 BATCH = 128
 LR = 2e-3
 MODEL_KWARGS = dict(hidden_size=64, layers=2, heads=4, projection_dim=64, patch_size=4)
+# command-line knobs (``train clip --width W --batch-size B``)
+KNOBS = {"width": f"{__name__}:MODEL_KWARGS.hidden_size", "batch_size": f"{__name__}:BATCH"}
 EVAL_SEED = 987_654            # evaluation scenes: far from the training seeds
 _TRAIN_SEED_STRIDE = 1_000_003
 
@@ -81,25 +84,32 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
     out = Path(out)
     torch.manual_seed(seed)
     clip = TinyCLIP(CAPTION_WORDS, **MODEL_KWARGS)
+    batch_size = BATCH
 
-    def loss_fn(model: TinyCLIP, step: int) -> torch.Tensor:
-        batch = make_shapes(BATCH, seed=seed * _TRAIN_SEED_STRIDE + step + 1,
-                            caption_style="mixed")
-        return model(batch.captions, batch.images, match_matrix(batch.captions, batch.labels))
+    def make_loss_fn(gen, shard):            # shard 0: the single-process stream
+        data_seed = shard_seed(seed, shard)
+
+        def loss_fn(model: TinyCLIP, step: int) -> torch.Tensor:
+            batch = make_shapes(batch_size, seed=data_seed * _TRAIN_SEED_STRIDE + step + 1,
+                                caption_style="mixed")
+            match = match_matrix(batch.captions, batch.labels).to(model_device(model))
+            return model(batch.captions, batch.images, match)
+
+        return loss_fn
 
     def log(step: int, loss: float) -> None:
-        if log_every and (step + 1) % log_every == 0:
+        if log_every and (step + 1) % log_every == 0 and is_main_process():
             print(f"step {step + 1}: loss {loss:.3f}  {evaluate(clip)}", flush=True)
             clip.train()
 
-    result = fit(clip, loss_fn, steps, lr=LR, weight_decay=0.01, warmup=100,
-                 desc="tiny CLIP", callback=log)
+    result = fit(clip, ShardedLoss(make_loss_fn, seed), steps, lr=LR, weight_decay=0.01,
+                 warmup=100, desc="tiny CLIP", callback=log)
     clip.eval()
     clip.save(out)
     n_params = sum(p.numel() for p in clip.parameters())
     return {"scores": score(out), "parameters": n_params,
             "final_loss": round(sum(result.losses[-50:]) / min(50, len(result.losses)), 4),
-            "batch": BATCH, "lr": LR, "model_kwargs": MODEL_KWARGS,
+            "batch": batch_size, "lr": LR, "model_kwargs": MODEL_KWARGS,
             "logit_scale": round(float(clip.model.logit_scale.detach().exp()), 2)}
 
 

@@ -23,11 +23,13 @@ from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data.shapes import ATTRIBUTES, make_shapes, render
 from ..metrics.evaluator import ShapesEvaluator
 from ..metrics.fid import fid_floor
-from ..training import fit
+from ..training import ShardedLoss, fit, model_device, shard_seed
 
 DEFAULT_STEPS = 2500
 BATCH = 64
 TRAIN_SEED_BASE = 10_000_000
+# command-line knobs (``train evaluator --batch-size B``)
+KNOBS = {"batch_size": f"{__name__}:BATCH"}
 EVAL_SEED = 1                      # fresh scenes for scoring (never a training seed)
 CALIBRATION_SEED = 3               # real scenes whose feature statistics standardize the FID
 
@@ -52,20 +54,27 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = ShapesEvaluator()
-    gen = torch.Generator().manual_seed(seed)
+    batch_size = BATCH
 
-    def loss_fn(m, step):
-        batch = make_shapes(BATCH, seed=TRAIN_SEED_BASE + 1_000_000 * seed + step)
-        logits = m(augment(batch.images, gen))
-        return sum(F.cross_entropy(logits[k], batch.labels[k]) for k in ATTRIBUTES)
+    def make_loss_fn(gen, shard):            # shard 0: the single-process stream
+        data_seed = shard_seed(seed, shard)
 
-    result = fit(model, loss_fn, steps, lr=2e-3, ema_decay=0.998, warmup=100,
-                 desc="evaluator")
+        def loss_fn(m, step):
+            batch = make_shapes(batch_size, seed=TRAIN_SEED_BASE + 1_000_000 * data_seed + step)
+            device = model_device(m)
+            logits = m(augment(batch.images, gen).to(device))
+            return sum(F.cross_entropy(logits[k], batch.labels[k].to(device))
+                       for k in ATTRIBUTES)
+
+        return loss_fn
+
+    result = fit(model, ShardedLoss(make_loss_fn, seed), steps, lr=2e-3, ema_decay=0.998,
+                 warmup=100, desc="evaluator")
     model = result.ema.model.calibrate(make_shapes(2000, seed=CALIBRATION_SEED).images)
     save_checkpoint(model, out)
     return {"scores": score(out), "train_seconds": round(result.seconds, 1),
             "final_loss": round(sum(result.losses[-50:]) / 50, 4),
-            "batch_size": BATCH, "train_seeds": f">= {TRAIN_SEED_BASE}"}
+            "batch_size": batch_size, "train_seeds": f">= {TRAIN_SEED_BASE}"}
 
 
 def score(directory) -> dict:

@@ -54,7 +54,7 @@ from ..losses import diffusion_loss
 from ..nn.unet import UNet
 from ..pipelines import DEFAULT_GUIDANCE_SCALE, TextToImage
 from ..samplers import SchedulerConfig
-from ..training import fit
+from ..training import ShardedLoss, fit, model_device
 
 DEFAULT_STEPS = 4500
 N_TRAIN = 30_000
@@ -69,6 +69,10 @@ SCHEDULER = SchedulerConfig(schedule="scaled_linear", prediction_type="epsilon",
 PREDICTION_TYPE = SCHEDULER.prediction_type
 UNET_CONFIG = dict(in_channels=4, base_channels=32, channel_mults=(1, 2), layers_per_block=1,
                    attention_levels=(True, True), num_heads=4)
+IMAGE_SIZE = 32                # training images (latents: IMAGE_SIZE / 4)
+# command-line knobs (``train text2img --width W --batch-size B --resolution R``)
+KNOBS = {"width": f"{__name__}:UNET_CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
+         "resolution": f"{__name__}:IMAGE_SIZE"}
 
 SCALES = (1.0, 2.0, 3.0, 5.0, 7.5)
 EVAL_SEED = 424_242            # evaluation prompts: far from the training seeds
@@ -80,13 +84,13 @@ NEGATIVE_IMAGES = 200
 # ----------------------------------------------------------------------------- data
 @torch.no_grad()
 def encode_dataset(vae, clip, n: int, seed: int, caption_style: str = "mixed",
-                   batch_size: int = 500) -> dict:
+                   batch_size: int = 500, image_size: int = 32) -> dict:
     """Latents, distinct captions' token states and the caption index of ``n`` scenes.
 
     Returns {"latents": (n, 4, 8, 8), "states": (U, L, D) for the U distinct captions
     (row 0 is the empty prompt ""), "caption_index": (n,) long into ``states``}.
     """
-    data = make_shapes(n, seed=seed, caption_style=caption_style)
+    data = make_shapes(n, seed=seed, caption_style=caption_style, image_size=image_size)
     latents = torch.cat([vae.encode_latents(data.images[i:i + batch_size])
                          for i in range(0, n, batch_size)])
     distinct = [""] + sorted(set(data.captions) - {""})
@@ -99,10 +103,11 @@ def encode_dataset(vae, clip, n: int, seed: int, caption_style: str = "mixed",
 
 def make_loss_fn(schedule, data: dict, batch_size: int = BATCH_SIZE,
                  caption_dropout: float = CAPTION_DROPOUT, prediction_type: str = PREDICTION_TYPE,
-                 seed: int = 0):
+                 seed: int = 0, generator: torch.Generator | None = None):
     """``loss_fn(model, step)`` for ``fit``: a random batch, caption dropout to the empty
-    prompt (row 0 of ``states``), the simple loss on the chosen target."""
-    gen = torch.Generator().manual_seed(seed)
+    prompt (row 0 of ``states``), the simple loss on the chosen target. Its random numbers
+    come from ``generator`` (default: a new one seeded ``seed``)."""
+    gen = torch.Generator().manual_seed(seed) if generator is None else generator
     latents, states, cap = data["latents"], data["states"], data["caption_index"]
 
     def loss_fn(model, step):
@@ -110,8 +115,9 @@ def make_loss_fn(schedule, data: dict, batch_size: int = BATCH_SIZE,
         rows = cap[idx]
         drop = torch.rand(batch_size, generator=gen) < caption_dropout    # Ho & Salimans, Alg. 1
         rows = torch.where(drop, torch.zeros_like(rows), rows)
-        return diffusion_loss(model, schedule, latents[idx], prediction_type, generator=gen,
-                              context=states[rows])
+        device = model_device(model)
+        return diffusion_loss(model, schedule, latents[idx].to(device), prediction_type,
+                              generator=gen, context=states[rows].to(device))
 
     return loss_fn
 
@@ -204,20 +210,23 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0,
     torch.manual_seed(seed)
     vae, clip = VAE.pretrained(), TinyCLIP.pretrained()
     start = time.perf_counter()
-    data = encode_dataset(vae, clip, n_train, seed=1_000 + seed)
+    data = encode_dataset(vae, clip, n_train, seed=1_000 + seed, image_size=IMAGE_SIZE)
     encode_seconds = time.perf_counter() - start
     scheduler = dataclasses.replace(SCHEDULER, prediction_type=prediction_type)
     schedule = scheduler.make_schedule()
     model = UNet(**UNET_CONFIG, context_dim=clip.context_dim)
-    loss_fn = make_loss_fn(schedule, data, prediction_type=prediction_type, seed=seed)
-    result = fit(model, loss_fn, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY,
+    batch_size = BATCH_SIZE
+    loss = ShardedLoss(lambda gen, shard: make_loss_fn(
+        schedule, data, batch_size, prediction_type=prediction_type, generator=gen), seed)
+    result = fit(model, loss, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY,
                  desc="text2img")
     save_checkpoint(result.ema.model, out)
     scheduler.save(out)
     tail = result.losses[-200:]
     info = {"schedule": scheduler.schedule, "prediction_type": prediction_type,
             "timestep_spacing": scheduler.timestep_spacing,
-            "steps_offset": scheduler.steps_offset, "batch_size": BATCH_SIZE, "lr": LR, "ema_decay": EMA_DECAY,
+            "steps_offset": scheduler.steps_offset, "batch_size": batch_size, "lr": LR,
+            "ema_decay": EMA_DECAY, "image_size": IMAGE_SIZE,
             "caption_dropout": CAPTION_DROPOUT, "n_train_scenes": n_train,
             "distinct_captions": int(data["states"].shape[0]),
             "parameters": sum(p.numel() for p in model.parameters()),

@@ -38,28 +38,41 @@ DEFAULT_STEPS = 1000
 SCHEDULE = "linear"
 PREDICTION_TYPE = "epsilon"
 BATCH_SIZE = 32
+IMAGE_SIZE = 32
 CONFIG = dict(in_channels=3, base_channels=16, channel_mults=(1, 2, 2), layers_per_block=1,
               attention_levels=(False, False, False), num_heads=4)   # attention: middle only
+# command-line knobs (``train NAME --width W --batch-size B --resolution R``)
+KNOBS = {"width": f"{__name__}:CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
+         "resolution": f"{__name__}:IMAGE_SIZE"}
 
 
 def train_pixel_unet(out: Path, steps: int, seed: int, use_skips: bool,
                      prediction_type: str = PREDICTION_TYPE) -> dict:
     torch.manual_seed(seed)
-    from ..training import fit
+    from ..training import ShardedLoss, fit, model_device, shard_seed
 
     schedule = make_schedule(SCHEDULE)
     model = UNet(**CONFIG, use_skips=use_skips)
-    gen = torch.Generator().manual_seed(seed)
+    batch_size, image_size = BATCH_SIZE, IMAGE_SIZE
 
-    def loss_fn(m, step):
-        x0 = make_shapes(BATCH_SIZE, seed=seed * 1_000_000 + step).images
-        return diffusion_loss(m, schedule, x0, prediction_type, generator=gen)
+    def make_loss_fn(gen, shard):            # shard 0: the single-process stream
+        data_seed = shard_seed(seed, shard)
 
-    result = fit(model, loss_fn, steps, lr=1.5e-3, ema_decay=0.995, warmup=100,
+        def loss_fn(m, step):
+            x0 = make_shapes(batch_size, seed=data_seed * 1_000_000 + step,
+                             image_size=image_size).images
+            return diffusion_loss(m, schedule, x0.to(model_device(m)), prediction_type,
+                                  generator=gen)
+
+        return loss_fn
+
+    result = fit(model, ShardedLoss(make_loss_fn, seed), steps, lr=1.5e-3, ema_decay=0.995,
+                 warmup=100,
                  desc=f"unet_pixel {prediction_type}" + ("" if use_skips else " no skips"))
     save_checkpoint(result.ema.model, out)
     tail = result.losses[-100:]
-    return {"schedule": SCHEDULE, "prediction_type": prediction_type, "batch_size": BATCH_SIZE,
+    return {"schedule": SCHEDULE, "prediction_type": prediction_type, "batch_size": batch_size,
+            "image_size": image_size,
             "parameters": sum(p.numel() for p in model.parameters()),
             "final_loss_mean_last_100": round(sum(tail) / len(tail), 4),
             "scores": score_pixel_unet(out, prediction_type)}

@@ -4,7 +4,7 @@ Same architecture, parameter count, data, schedule, optimizer and step count; on
 the skip tensors are replaced by zeros, so everything the decoder knows has to
 pass through the 8x8 bottleneck. Training and scores: see ``unet_pixel``.
 """
-from .unet_pixel import DEFAULT_STEPS, make_recipe
+from .unet_pixel import DEFAULT_STEPS, KNOBS, make_recipe  # noqa: F401 (KNOBS)
 
 __all__ = ["DEFAULT_STEPS", "train", "score"]
 

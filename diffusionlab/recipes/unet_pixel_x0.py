@@ -5,7 +5,7 @@ training target differs. With its twin ``unet_pixel_x0_noskip`` it shows the ski
 ablation for a network whose output is the clean image, so that the gap is about
 image detail alone (an epsilon network must also reproduce the noise, see lesson 06).
 """
-from .unet_pixel import DEFAULT_STEPS, make_recipe
+from .unet_pixel import DEFAULT_STEPS, KNOBS, make_recipe  # noqa: F401 (KNOBS)
 
 __all__ = ["DEFAULT_STEPS", "PREDICTION_TYPE", "train", "score"]
 PREDICTION_TYPE = "sample"

@@ -37,7 +37,8 @@ from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data.shapes import make_shapes
 from ..metrics.images import psnr, region_masks
 from ..nn.vae import VAE
-from ..training import fit
+from ..distributed import is_main_process
+from ..training import ShardedLoss, fit, model_device, shard_seed
 
 DEFAULT_STEPS = 1500
 BATCH_SIZE = 32
@@ -48,6 +49,10 @@ LOGVAR_INIT = -6.0             # initial log sigma^2 of the posterior (bias of t
 VAL_IMAGES = 256
 VAL_SEED = 555_555             # validation scenes: pick the raw or the EMA weights
 CONFIG = dict(in_channels=3, latent_channels=4, base_channels=16, channel_mults=(1, 2, 2))
+IMAGE_SIZE = 32
+# command-line knobs (``train vae --width W --batch-size B --resolution R``)
+KNOBS = {"width": f"{__name__}:CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
+         "resolution": f"{__name__}:IMAGE_SIZE"}
 SCALE_IMAGES = 1024
 SCALE_SEED = 4242              # training-distribution images used for the scaling factor
 EVAL_IMAGES = 512
@@ -112,20 +117,26 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
     model = VAE(**CONFIG)
     with torch.no_grad():                     # start with a nearly noise-free posterior
         model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
-    gen = torch.Generator().manual_seed(seed)
+    batch_size, image_size = BATCH_SIZE, IMAGE_SIZE
 
-    def loss_fn(m: VAE, step: int) -> torch.Tensor:
-        images = make_shapes(BATCH_SIZE, seed=seed * _TRAIN_SEED_STRIDE + step + 1).images
-        return vae_loss(m, images, generator=gen)
+    def make_loss_fn(gen, shard):            # shard 0: the single-process stream
+        data_seed = shard_seed(seed, shard)
+
+        def loss_fn(m: VAE, step: int) -> torch.Tensor:
+            images = make_shapes(batch_size, seed=data_seed * _TRAIN_SEED_STRIDE + step + 1,
+                                 image_size=image_size).images
+            return vae_loss(m, images.to(model_device(m)), generator=gen)
+
+        return loss_fn
 
     def callback(step: int, loss: float) -> None:
-        if log_every and (step + 1) % log_every == 0:
+        if log_every and (step + 1) % log_every == 0 and is_main_process():
             q = evaluate(model, n=128, evaluator=False)      # the raw (non-EMA) weights
             print(f"step {step + 1}: loss {loss:.4f}  psnr {q['psnr']:.1f} dB", flush=True)
             model.train()
 
-    result = fit(model, loss_fn, steps, lr=LR, warmup=100, ema_decay=EMA_DECAY, desc="VAE",
-                 callback=callback)
+    result = fit(model, ShardedLoss(make_loss_fn, seed), steps, lr=LR, warmup=100,
+                 ema_decay=EMA_DECAY, desc="VAE", callback=callback)
     candidates = {"raw": model.eval(), "ema": result.ema.model}
     val = {k: evaluate(m, n=VAL_IMAGES, seed=VAL_SEED, evaluator=False)["psnr"]
            for k, m in candidates.items()}
@@ -135,7 +146,7 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
     final.scaling_factor = compute_scaling_factor(final)
     save_checkpoint(final, out)
     n_params = sum(p.numel() for p in final.parameters())
-    return {"config": final.config, "batch_size": BATCH_SIZE, "lr": LR,
+    return {"config": final.config, "batch_size": batch_size, "image_size": image_size, "lr": LR,
             "kl_weight": KL_WEIGHT, "loss": "L1 + kl_weight * KL / 3072",
             "logvar_init": LOGVAR_INIT, "ema_decay": EMA_DECAY,
             "validation_psnr": val, "saved_weights": chosen,

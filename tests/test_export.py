@@ -1,0 +1,172 @@
+"""The tiny Stable Diffusion exported to diffusers draws what the course draws.
+
+Network by network (fast): every weight maps and the outputs agree to float precision;
+the two settings stock diffusers lacks (``export.compat``) are shown to matter. End to end
+(``python -m diffusionlab export``): ``StableDiffusionPipeline.from_pretrained`` on the
+written folder, offline, gives the course's images for the same prompts and latents.
+"""
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from diffusionlab.export import (
+    check_controlnet,
+    check_text2img,
+    diffusers_controlnet,
+    diffusers_unet,
+    diffusers_vae,
+)
+from diffusionlab.export.compat import regroup_attention_norms
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from diffusionlab.checkpoints import load_checkpoint, weights_path
+    from diffusionlab.nn.controlnet import ControlNet
+    from diffusionlab.nn.unet import UNet
+    from diffusionlab.nn.vae import VAE
+
+    return dict(unet=UNet.pretrained("text2img"), vae=VAE.pretrained(),
+                controlnet=load_checkpoint(ControlNet, weights_path("controlnet_edges")))
+
+
+def _inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(3, 4, 8, 8, generator=g), torch.tensor([999, 500, 1]),
+            torch.randn(3, 12, 64, generator=g))
+
+
+@torch.no_grad()
+def test_unet_maps_weight_for_weight(shipped):
+    z, t, ctx = _inputs()
+    ours = shipped["unet"](z, t, ctx)
+    theirs = diffusers_unet(shipped["unet"])(z, t, encoder_hidden_states=ctx).sample
+    assert (ours - theirs).abs().max() < 1e-5
+
+
+@torch.no_grad()
+def test_stock_unet2dconditionmodel_cannot_match(shipped):
+    """diffusers' one norm_num_groups (8, the ResBlocks') in the attention blocks, whose
+    norms the course trained with 32 groups: the prediction moves far past float error."""
+    z, t, ctx = _inputs()
+    ours = shipped["unet"](z, t, ctx)
+    stock = diffusers_unet(shipped["unet"])
+    saved = {k: v.clone() for k, v in stock.state_dict().items()}
+    regroup_attention_norms(stock, 8)
+    stock.load_state_dict(saved)
+    assert (ours - stock(z, t, encoder_hidden_states=ctx).sample).abs().max() > 1e-2
+
+
+@torch.no_grad()
+def test_vae_maps_weight_for_weight(shipped):
+    from diffusionlab.data.shapes import make_shapes
+
+    x = make_shapes(4, seed=1).images
+    vae, theirs = shipped["vae"], diffusers_vae(shipped["vae"])
+    z = vae.encode(x).mean
+    assert (z - theirs.encode(x).latent_dist.mean).abs().max() < 1e-5
+    assert (vae.decode(z) - theirs.decode(z).sample).abs().max() < 1e-5
+    assert theirs.config.scaling_factor == vae.scaling_factor
+    for block in theirs.encoder.down_blocks:       # diffusers' own right/bottom padding
+        for down in block.downsamplers or []:
+            down.padding, down.conv.padding = 0, (0, 0)
+    assert (z - theirs.encode(x).latent_dist.mean).abs().max() > 1e-1
+
+
+@torch.no_grad()
+def test_controlnet_maps_weight_for_weight(shipped):
+    from diffusionlab.data.shapes import make_shapes
+
+    z, t, ctx = _inputs()
+    cond = make_shapes(3, seed=2).edges
+    down, mid = shipped["controlnet"](z, t, ctx, cond)
+    d_down, d_mid = diffusers_controlnet(shipped["controlnet"])(
+        z, t, ctx, controlnet_cond=cond, return_dict=False)
+    assert len(down) == len(d_down)
+    assert max(float((a - b).abs().max()) for a, b in zip(down, d_down)) < 1e-5
+    assert (mid - d_mid).abs().max() < 1e-5
+
+
+def test_unexportable_unet_says_why(tiny_sd_parts):
+    _, _, unet = tiny_sd_parts()          # 8 and 16 channels: 2 and 4 groups in its ResBlocks
+    with pytest.raises(ValueError, match="one number for all of them"):
+        diffusers_unet(unet)
+
+
+def test_export_checks_its_arguments(tmp_path):
+    from diffusionlab.export import export
+
+    with pytest.raises(ValueError, match="name must be one of"):
+        export("vae", tmp_path / "a")
+    with pytest.raises(ValueError, match="format must be one of"):
+        export("text2img", tmp_path / "b", format="onnx")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        export("text2img", tmp_path / "c")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``python -m diffusionlab export text2img --format diffusers --out DIR`` (no check)."""
+    from diffusionlab.__main__ import main
+
+    out = tmp_path_factory.mktemp("export") / "tiny-sd"
+    assert main(["export", "text2img", "--format", "diffusers", "--out", str(out),
+                 "--no-check"]) == 0
+    return out
+
+
+def test_export_writes_a_diffusers_folder(exported):
+    import json
+
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert (exported / part).is_dir(), part
+    index = json.loads((exported / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    assert index["unet"] == ["diffusionlab.export.compat", "CourseUNet2DConditionModel"]
+    assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
+    unet = json.loads((exported / "unet" / "config.json").read_text())
+    assert unet["sample_size"] == 8            # diffusers' default image: 8 x 4 = 32 pixels
+    assert (unet["norm_num_groups"], unet["attention_norm_num_groups"]) == (8, 32)
+    scheduler = json.loads((exported / "scheduler" / "scheduler_config.json").read_text())
+    assert (scheduler["_class_name"], scheduler["timestep_spacing"], scheduler["steps_offset"]) \
+        == ("DDIMScheduler", "leading", 1)
+
+
+def test_exported_pipeline_draws_the_courses_images(exported):
+    """The round trip: same prompts, same initial latents, DDIM steps, CFG 3."""
+    assert check_text2img(exported, steps=4) < 1e-4
+
+
+@pytest.mark.slow
+def test_exported_pipeline_draws_the_courses_images_at_20_steps(exported):
+    assert check_text2img(exported, steps=20) < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # numpy 2 vs diffusers' np.array
+@torch.no_grad()
+def test_exported_pipeline_runs_other_schedulers(exported):
+    """diffusers' other schedulers run on the export (no equality: other samplers)."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    import diffusionlab.export.compat  # noqa: F401  (registers the Course* classes)
+
+    pipe = StableDiffusionPipeline.from_pretrained(exported, local_files_only=True)
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(["a large red circle"], num_inference_steps=10, height=32, width=32,
+                  guidance_scale=3.0, output_type="pt",
+                  generator=torch.Generator().manual_seed(0)).images
+    assert images.shape == (1, 3, 32, 32) and bool(torch.isfinite(images).all())
+
+
+@pytest.mark.slow
+def test_exported_controlnet_draws_the_courses_images(tmp_path):
+    from diffusionlab.export import export
+
+    out = export("controlnet_edges", tmp_path / "controlnet")
+    assert (out / "config.json").is_file()
+    assert check_controlnet(out, "edges", steps=20) < 1e-4
