@@ -112,25 +112,68 @@ def evaluate(pipe, method: str, scenes, evaluator, resample: int = 1, seed: int 
              **kwargs) -> dict:
     """Measures of one method on ``scenes`` (module docstring). Returns per-scene tensors
     and the images: {"images", "fill_correct", "kept_psnr", "kept_psnr_vae", "seam",
-    "seam_truth", "completion_iou"}."""
-    from ..metrics.images import mask_iou, object_mask, psnr, seam_error
-
+    "seam_truth", "completion_iou"} and ``measure``'s other keys."""
     m = "replace" if method == "repaint" else method
     out = pipe(scenes.captions, image=scenes.images, mask_image=scenes.masks, method=m,
                resample=resample, seed=seed, progress=False, **kwargs).images
-    keep = 1.0 - scenes.masks
     vae_recon = pipe.decode(pipe.encode_images(scenes.images))
-    fill = evaluator.judge(isolate_fill(out, scenes.masks), scenes.captions)
+    return measure(out, scenes, evaluator, vae_recon)
+
+
+@torch.no_grad()
+def measure(images: torch.Tensor, scenes, evaluator, vae_recon: torch.Tensor,
+            captions=None) -> dict:
+    """The measures of inpainted ``images`` of ``scenes`` (``evaluate`` without the run;
+    lesson 14 measures runs it made itself). ``vae_recon``: the scenes' VAE round trip
+    (decode(encode(image))), the floor a latent method is compared with; ``captions``: what
+    the fill is judged against (default: the scenes' captions).
+
+    Returns per-scene tensors (floats where a single pooled number is the measure):
+        images          the inpainted images
+        fill_correct    the evaluator reads every attribute the caption names off the fill,
+                        cut out onto black (``isolate_fill``)
+        kept_psnr, kept_psnr_vae        PSNR over every kept pixel (mask 0), pooled
+        band_psnr, band_psnr_vae        PSNR over the kept pixels within ``BLEND_PIXELS`` (2)
+                        of the mask (where the pipeline blends its output with the input), pooled
+        band_rms, band_rms_vae          the RMS error over those pixels, per scene
+        far_exact       True where every kept pixel farther than ``BLEND_PIXELS`` from the mask
+                        equals the input exactly
+        seam, seam_truth                ``metrics.images.seam_error`` of the images and of the
+                        input (what a perfect fill would jump)
+        completion_iou  IoU, inside the mask, of the drawn object pixels with the truth's
+        completion_color                the colour of the object drawn inside the mask is the
+                        truth's (``metrics.images.dominant_color``; False where none is drawn)
+    """
+    from ..metrics.images import dilate, dominant_color, mask_iou, object_mask, psnr, seam_error
+    from ..pipelines.inpaint import BLEND_PIXELS
+
+    captions = scenes.captions if captions is None else captions
+    keep = 1.0 - scenes.masks
+    band = dilate(scenes.masks, BLEND_PIXELS) - scenes.masks
+    far = 1.0 - dilate(scenes.masks, BLEND_PIXELS)
+    judged = evaluator.judge(isolate_fill(images, scenes.masks), captions)
     region = scenes.masks > 0
-    completed = object_mask(out) * scenes.masks
+    drawn = object_mask(images) * scenes.masks
     truth = scenes.target_masks * scenes.masks
-    return {"images": out,
-            "fill_correct": torch.tensor([all(j.values()) for j in fill], dtype=torch.float32),
-            "kept_psnr": psnr(out, scenes.images, mask=keep),
+    colours = dominant_color(images, drawn)
+
+    def rms(x, m):
+        err = ((x - scenes.images) ** 2).mean(dim=1, keepdim=True) * m
+        return (err.flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)).sqrt()
+
+    return {"images": images,
+            "fill_correct": torch.tensor([all(j.values()) for j in judged], dtype=torch.float32),
+            "kept_psnr": psnr(images, scenes.images, mask=keep),
             "kept_psnr_vae": psnr(vae_recon, scenes.images, mask=keep),
-            "seam": seam_error(out, scenes.masks),
+            "band_psnr": psnr(images, scenes.images, mask=band),
+            "band_psnr_vae": psnr(vae_recon, scenes.images, mask=band),
+            "band_rms": rms(images, band), "band_rms_vae": rms(vae_recon, band),
+            "far_exact": ((images - scenes.images).abs() * far).flatten(1).amax(1) == 0,
+            "seam": seam_error(images, scenes.masks),
             "seam_truth": seam_error(scenes.images, scenes.masks),
-            "completion_iou": mask_iou(completed * region, truth * region)}
+            "completion_iou": mask_iou(drawn * region, truth * region),
+            "completion_color": torch.tensor([c == a["color"] for c, a in
+                                              zip(colours, scenes.attributes)])}
 
 
 def eval_scenes(kind: str, n: int = EVAL_SCENES, seed: int = EVAL_SEED):
