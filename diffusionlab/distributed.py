@@ -174,7 +174,9 @@ class _Accelerated:
         return self._acc.no_sync(model)
 
     def unwrap_model(self, model):
-        return self._acc.unwrap_model(model)
+        """The trained module itself, without DDP and without the autocast that mixed
+        precision wrapped around its forward (so later calls run as before training)."""
+        return self._acc.unwrap_model(model, keep_fp32_wrapper=False)
 
     def mean(self, value: float) -> float:
         """The mean of ``value`` over the processes (the logged loss of the global batch)."""

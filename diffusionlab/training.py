@@ -249,7 +249,7 @@ def fit(model: torch.nn.Module, loss_fn, steps: int, lr: float = 1e-3, weight_de
             save_state(Path(settings.checkpoint_dir), engine, model, ema, opt, sched, shards,
                        done, result.losses, n_shards)
     result.seconds = time.perf_counter() - start
-    model.eval()
+    engine.unwrap_model(wrapped).eval()
     engine.wait_for_everyone()
     if settings.workers_stop and not engine.is_main_process:
         raise OtherRankDone()

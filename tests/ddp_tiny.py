@@ -1,14 +1,13 @@
 """A tiny latent text-to-image training run, the same on 1 process or many.
 
 ``tests/test_distributed.py`` runs it in-process and under ``torchrun`` (as a script:
-``torchrun --standalone --nproc_per_node 2 tests/ddp_tiny.py OUT``), then compares the
-weights. Rank 0 writes ``OUT/model.safetensors``, ``OUT/ema.safetensors`` and
-``OUT/losses.json``.
+``torchrun --standalone --nproc_per_node 2 tests/ddp_tiny.py OUT [STEPS] [--checkpoint-dir D]
+[--resume D]``), then compares the weights. Rank 0 writes ``OUT/model.safetensors``,
+``OUT/ema.safetensors`` and ``OUT/losses.json``.
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -47,18 +46,28 @@ def train_tiny(steps: int = 6, seed: int = 0, callback=None, **settings):
     return model, result
 
 
-if __name__ == "__main__":
+def main(argv=None) -> None:
+    import argparse
     import os
 
     from safetensors.torch import save_file
 
-    out = Path(sys.argv[1])
-    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 6
-    model, result = train_tiny(steps)
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("steps", type=int, nargs="?", default=6)
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--resume", default=None)
+    args = p.parse_args(argv)
+    model, result = train_tiny(args.steps, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
+        out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()},
                   str(out / "model.safetensors"))
         save_file({k: v.contiguous() for k, v in result.ema.model.state_dict().items()},
                   str(out / "ema.safetensors"))
         (out / "losses.json").write_text(json.dumps(result.losses))
+
+
+if __name__ == "__main__":
+    main()

@@ -141,6 +141,23 @@ def test_two_processes_end_where_one_process_with_the_same_global_batch_ends(tmp
 
 
 @pytest.mark.slow
+def test_two_processes_resume_where_they_stopped(tmp_path):
+    """A 2-process run's training state (gathered to rank 0) resumes on 2 processes to the
+    uninterrupted 2-process run, and on 1 process with grad_accum 2 to the same weights."""
+    from safetensors.torch import load_file
+
+    for args in (["whole", "6"], ["first", "4", "--checkpoint-dir", str(tmp_path / "state")],
+                 ["resumed", "6", "--resume", str(tmp_path / "state")]):
+        args[0] = str(tmp_path / args[0])
+        run = _torchrun("tests/ddp_tiny.py", *args)
+        assert run.returncode == 0, run.stderr[-3000:]
+    whole = load_file(str(tmp_path / "whole" / "model.safetensors"))
+    assert _max_diff(load_file(str(tmp_path / "resumed" / "model.safetensors")), whole) == 0.0
+    one, _ = train_tiny(6, grad_accum=2, resume=str(tmp_path / "state"))
+    assert _max_diff(one.state_dict(), whole) < 5e-4
+
+
+@pytest.mark.slow
 def test_train_command_under_torchrun(tmp_path):
     """``python -m diffusionlab train`` unchanged under a launcher: one manifest, written
     by rank 0, that records the processes and the backend."""

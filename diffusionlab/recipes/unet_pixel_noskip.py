@@ -4,8 +4,8 @@ Same architecture, parameter count, data, schedule, optimizer and step count; on
 the skip tensors are replaced by zeros, so everything the decoder knows has to
 pass through the 8x8 bottleneck. Training and scores: see ``unet_pixel``.
 """
-from .unet_pixel import DEFAULT_STEPS, KNOBS, make_recipe  # noqa: F401 (KNOBS)
+from .unet_pixel import DEFAULT_STEPS, KNOBS, make_recipe
 
-__all__ = ["DEFAULT_STEPS", "train", "score"]
+__all__ = ["DEFAULT_STEPS", "KNOBS", "train", "score"]
 
 train, score = make_recipe(use_skips=False)
