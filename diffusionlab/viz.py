@@ -146,6 +146,7 @@ def show_source(obj, lines: tuple[int, int] | None = None):
 
     from IPython.display import Markdown, display
 
+    obj = inspect.unwrap(obj)                   # decorated functions: the library's source
     source, start = inspect.getsourcelines(obj)
     if lines is not None:
         a, b = lines
