@@ -87,7 +87,9 @@ def test_ddim_inversion_round_trip(schedule):
 def test_eta0_is_deterministic_eta1_is_not(schedule):
     model = _model("toy_8gaussians")
     x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(7))
-    run = lambda eta, seed: sample(model, schedule, (200, 2), 20, sampler="ddim", eta=eta,
-                                   x_T=x_T, seed=seed, progress=False)
+    def run(eta, seed):
+        return sample(model, schedule, (200, 2), 20, sampler="ddim", eta=eta, x_T=x_T, seed=seed,
+                      progress=False)
+
     assert torch.equal(run(0.0, 1), run(0.0, 2))
     assert not torch.allclose(run(1.0, 1), run(1.0, 2))

@@ -414,3 +414,19 @@ def run_encoder(net: nn.Module, x, t, context, context_mask, input_residual=None
             skips.append(h)
     h = net.mid_block(h, temb, context, context_mask)
     return skips, h, temb
+
+
+class ExtraInputUNet(nn.Module):
+    """A U-Net built with ``conditioning_channels`` called as ``f(z_t, t, context)`` for a
+    fixed condition ``cond`` (B, conditioning_channels, h, w): the input is [z_t, cond], with
+    ``cond`` repeated for the doubled batch of classifier-free guidance. The inpainting U-Net
+    (mask + masked-image latents) and lesson 11's map-as-input fine-tune are both this."""
+
+    def __init__(self, unet: UNet, cond: torch.Tensor):
+        super().__init__()
+        self.unet, self.cond = unet, cond
+        self.in_channels, self.context_dim = unet.in_channels, unet.context_dim
+
+    def forward(self, x, t, context=None, context_mask=None):
+        cond = self.cond.repeat(x.shape[0] // self.cond.shape[0], 1, 1, 1)
+        return self.unet(torch.cat([x, cond], dim=1), t, context, context_mask)

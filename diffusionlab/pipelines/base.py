@@ -233,7 +233,9 @@ class DiffusionPipeline:
     def num_parameters(self) -> dict:
         """Parameters of each part: {"text_encoder", "unet", "vae"} (the text encoder is
         CLIP's text half only, the part Stable Diffusion keeps)."""
-        count = (lambda m: sum(p.numel() for p in m.parameters()))
+        def count(m):
+            return sum(p.numel() for p in m.parameters())
+
         return {"text_encoder": count(self.clip.model.text_model), "unet": count(self.unet),
                 "vae": count(self.vae)}
 

@@ -17,10 +17,10 @@ input's own, exactly; within 2 pixels outside it the two are blended linearly
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .._checks import check_choice, check_int
 from ..inpainting import composite, latent_mask, masked_image, replace_known
+from ..nn.unet import ExtraInputUNet
 from .base import TextToImageOutput, broadcast_prompt, check_images, check_maps, match_batch
 from .text_to_image import TextToImage
 
@@ -28,19 +28,13 @@ METHODS = ("model", "replace")
 BLEND_PIXELS = 2
 
 
-class MaskConditionedUNet(nn.Module):
-    """The 9-channel inpainting U-Net called as ``f(z_t, t, context)``: it concatenates
-    [z_t, mask, masked-image latents] (SD's order), repeating the condition for the doubled
-    batch of classifier-free guidance."""
+class MaskConditionedUNet(ExtraInputUNet):
+    """The 9-channel inpainting U-Net called as ``f(z_t, t, context)``: its input is
+    [z_t, mask, masked-image latents] (SD's order; ``nn.unet.ExtraInputUNet`` does the
+    concatenation and repeats the condition for classifier-free guidance's doubled batch)."""
 
     def __init__(self, unet, mask: torch.Tensor, masked_latents: torch.Tensor):
-        super().__init__()
-        self.unet, self.cond = unet, torch.cat([mask, masked_latents], dim=1)
-        self.in_channels, self.context_dim = unet.in_channels, unet.context_dim
-
-    def forward(self, x, t, context=None, context_mask=None):
-        cond = self.cond.repeat(x.shape[0] // self.cond.shape[0], 1, 1, 1)
-        return self.unet(torch.cat([x, cond], dim=1), t, context, context_mask)
+        super().__init__(unet, torch.cat([mask, masked_latents], dim=1))
 
 
 class InpaintPipeline(TextToImage):

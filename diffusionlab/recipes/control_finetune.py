@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..data.freeform import make_free_shapes
 from ..losses import diffusion_loss
-from ..nn.unet import UNet
+from ..nn.unet import ExtraInputUNet, UNet
 from ..training import fit
 from ._controlnet import (BATCH_SIZE, DEFAULT_STEPS, EMA_DECAY, LR, N_TRAIN, TRAIN_SEED, WARMUP,
                           encode_scenes)
@@ -38,25 +38,11 @@ def fold_map(maps: torch.Tensor) -> torch.Tensor:
     return F.pixel_unshuffle(maps, FOLD)
 
 
-class MapInputUNet(torch.nn.Module):
-    """``f(z_t, t, context)`` of a U-Net with the folded map appended to its input, for a
-    fixed batch of maps (repeated for classifier-free guidance's doubled batch)."""
-
-    def __init__(self, unet: UNet, maps: torch.Tensor):
-        super().__init__()
-        self.unet, self.cond = unet, fold_map(maps)
-        self.in_channels, self.context_dim = unet.in_channels, unet.context_dim
-
-    def forward(self, x, t, context=None, context_mask=None):
-        cond = self.cond.repeat(x.shape[0] // self.cond.shape[0], 1, 1, 1)
-        return self.unet(torch.cat([x, cond], dim=1), t, context, context_mask)
-
-
 @torch.no_grad()
 def generate(pipe, unet: UNet, prompts, maps: torch.Tensor, seed: int = 0, **kwargs):
     """Images from the fine-tuned U-Net for ``prompts`` and ``maps`` (zeros = no control)."""
     args = pipe.check_call(prompts, seed=seed, progress=False, **kwargs)
-    return pipe.generate(args, unet=MapInputUNet(unet, maps.to(pipe.device))).images
+    return pipe.generate(args, unet=ExtraInputUNet(unet, fold_map(maps.to(pipe.device)))).images
 
 
 def score(directory) -> dict:
