@@ -6,6 +6,8 @@
     notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
     tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
     export NAME --format diffusers --out DIR   a shipped model as a diffusers folder
+    questions [--write-readme]         the 30 interview questions -> lesson, exercise, number
+    site --out DIR [NN ...]            the executed course as static HTML (no Jupyter needed)
 """
 from __future__ import annotations
 
@@ -60,6 +62,20 @@ def _export(args) -> int:
     print(f"round trip: diffusers vs the course's pipeline, same prompts, latents and 20 DDIM "
           f"steps: max |pixel difference| = {diff:.2g} (images in [0, 1])")
     return 0 if diff < 1e-3 else 1
+
+
+def _questions(args) -> int:
+    from .review import main as review_main
+
+    return review_main(write=args.write_readme)
+
+
+def _site(args) -> int:
+    from .site import build_site
+
+    index = build_site(args.out, numbers=args.numbers)
+    print(f"wrote the course as static HTML: open {index}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-check", action="store_true",
                    help="skip the round trip that compares diffusers' images with the course's")
     e.set_defaults(func=_export)
+
+    q = sub.add_parser("questions", help="the question map: each interview question's lesson, "
+                       "exercise and measured number (from diffusionlab/review.py)")
+    q.add_argument("--write-readme", action="store_true",
+                   help="rewrite the README's question map section instead of printing it")
+    q.set_defaults(func=_questions)
+
+    s = sub.add_parser("site", help="write the executed lessons as static HTML, no re-execution")
+    s.add_argument("--out", required=True, help="folder to write index.html and the lessons into")
+    s.add_argument("numbers", nargs="*", help="lesson numbers such as 01 04b (default: all)")
+    s.set_defaults(func=_site)
     return parser
 
 

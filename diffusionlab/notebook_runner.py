@@ -8,6 +8,7 @@ tagged ``skip-execution`` are left as they are.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,14 +20,34 @@ NOTEBOOK_ENV = {"TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLIN
                 "PYTHONHASHSEED": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
-def find_notebooks(numbers=()) -> list[Path]:
-    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+_NUMBER = re.compile(r"(\d{1,2})([a-z]?)")
+
+
+def notebook_number(path: Path) -> str:
+    """``04_reverse_process_ddpm.ipynb`` -> "04"; ``04b_real_digits.ipynb`` -> "04b"."""
+    return Path(path).name.split("_", 1)[0]
+
+
+def normalize_number(number) -> str:
+    """4, "4", "04" -> "04"; "4b", "04b" -> "04b" (a lesson between 04 and 05)."""
+    match = _NUMBER.fullmatch(str(number).strip().lower())
+    if match is None:
+        raise ValueError(f"a notebook number must look like 4, 04 or 04b, got {number!r}")
+    return f"{int(match.group(1)):02d}{match.group(2)}"
+
+
+def find_notebooks(numbers=(), directory: Path | None = None) -> list[Path]:
+    """Lessons ``NN_*.ipynb`` and ``NNx_*.ipynb`` (04b sits between 04 and 05), in course
+    order; ``numbers`` picks some of them (4, "04", "04b")."""
+    directory = NOTEBOOK_DIR if directory is None else Path(directory)
+    found = sorted((p for p in directory.glob("[0-9][0-9]*_*.ipynb")
+                    if _NUMBER.fullmatch(notebook_number(p))), key=lambda p: p.name)
     if numbers:
-        wanted = {str(n).zfill(2) for n in numbers}
-        unknown = wanted - {p.name[:2] for p in found}
+        wanted = {normalize_number(n) for n in numbers}
+        unknown = wanted - {notebook_number(p) for p in found}
         if unknown:
-            raise ValueError(f"no notebook numbered {sorted(unknown)} in {NOTEBOOK_DIR}")
-        found = [p for p in found if p.name[:2] in wanted]
+            raise ValueError(f"no notebook numbered {sorted(unknown)} in {directory}")
+        found = [p for p in found if notebook_number(p) in wanted]
     return found
 
 
