@@ -18,7 +18,6 @@ that one line with a ``manifest(...)`` (or ``live(...)``) spec and rerun
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -601,7 +600,9 @@ def question_map(html_links: bool = False) -> str:
             "|---|---|---|---|---|"]
     for q in QUESTIONS:
         lessons = ", ".join(_link(n, lesson_path, "", REPO, html_links) for n in q.lessons)
-        exercises = ", ".join(_link(n, exercise_path, "ex", REPO, False) for n in q.exercises)
+        exercises = ", ".join(
+            (f"`exercises/{exercise_path(n).name}`" if exercise_path(n) else f"ex{n} (not yet)")
+            if html_links else _link(n, exercise_path, "ex", REPO, False) for n in q.exercises)
         claim = q.evidence.text() + f" (*{q.evidence.source()}*)"
         question = q.question.replace("|", "\\|")
         rows.append(f"| {q.id} | {question} | {lessons} | {exercises or '-'} | "
