@@ -193,7 +193,8 @@ def attention_matches_torch() -> dict:
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 4, n, 16, generator=g, dtype=torch.float64) for n in (64, 7, 7))
     ours, _ = scaled_dot_product(q, k, v)
-    return dict(diff=float((ours - F.scaled_dot_product_attention(q, k, v)).abs().max()))
+    diff = float((ours - F.scaled_dot_product_attention(q, k, v)).abs().max())
+    return dict(diff=diff, below="below 1e-12" if diff < 1e-12 else f"{diff:.1g}")
 
 
 # ----------------------------------------------------------------------------- questions
@@ -561,7 +562,7 @@ QUESTIONS: tuple[Question, ...] = (
       "context_dim to the inner dimension. Padding masks apply to the keys.",
       ("08",), ("08",),
       live(attention_matches_torch, "the course's attention against torch's fused kernel: max "
-           "|difference| {diff:.1g} (float64)"),
+           "|difference| {below} (float64)"),
       "Scale by the head dimension; heads and to_out are missing from the sketch."),
 )
 
@@ -689,6 +690,76 @@ def card_html(q: Question, links: str = "ipynb") -> str:
 
 def cards_html(questions=QUESTIONS, links: str = "ipynb") -> str:
     return "\n".join(card_html(q, links) for q in questions)
+
+
+class Quiz:
+    """The quiz mode of lesson 18 (ipywidgets): one question at a time, filtered by topic;
+    "Reveal" shows the card, "I knew it" marks it known (and skips it while "hide known" is on),
+    "Next" moves on. ``.widget`` is what a notebook displays."""
+
+    def __init__(self, questions=QUESTIONS):
+        import ipywidgets as w
+
+        self.questions, self.known, self.position = list(questions), set(), 0
+        self.topic = w.Dropdown(options=("all",) + TOPICS, value="all", description="topic")
+        self.hide_known = w.Checkbox(value=False, description="hide known")
+        self.reveal_button = w.Button(description="Reveal")
+        self.known_button = w.Button(description="I knew it")
+        self.next_button = w.Button(description="Next")
+        self.view, self.score = w.HTML(), w.HTML()
+        self.revealed = False
+        self.topic.observe(lambda _: self._restart(), names="value")
+        self.hide_known.observe(lambda _: self._restart(), names="value")
+        self.reveal_button.on_click(lambda _: self.reveal())
+        self.known_button.on_click(lambda _: self.mark_known())
+        self.next_button.on_click(lambda _: self.next())
+        self.widget = w.VBox([w.HBox([self.topic, self.hide_known]), self.view,
+                              w.HBox([self.reveal_button, self.known_button, self.next_button]),
+                              self.score])
+        self._render()
+
+    def selection(self) -> list[Question]:
+        return [q for q in self.questions
+                if self.topic.value in ("all", q.topic)
+                and not (self.hide_known.value and q.id in self.known)]
+
+    @property
+    def current(self) -> Question | None:
+        chosen = self.selection()
+        return chosen[self.position % len(chosen)] if chosen else None
+
+    def _restart(self):
+        self.position, self.revealed = 0, False
+        self._render()
+
+    def reveal(self):
+        self.revealed = True
+        self._render()
+
+    def mark_known(self):
+        if self.current is not None:
+            self.known.add(self.current.id)
+        self.next()
+
+    def next(self):
+        self.position, self.revealed = self.position + 1, False
+        self._render()
+
+    def _render(self):
+        import html
+
+        q = self.current
+        if q is None:
+            self.view.value = ("<p><b>Nothing left in this topic: every question is marked "
+                               "known.</b></p>")
+        elif self.revealed:
+            self.view.value = card_html(q)
+        else:
+            self.view.value = (f"<h4>{q.id} · {html.escape(q.question)} <small>({q.topic})"
+                               "</small></h4><p><i>Say your answer aloud (30 seconds), then "
+                               "Reveal.</i></p>")
+        self.score.value = (f"known: {len(self.known)} / {len(self.questions)} · in this "
+                            f"selection: {len(self.selection())}")
 
 
 def main(write: bool = False) -> int:

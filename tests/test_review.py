@@ -138,3 +138,23 @@ def test_find_notebooks_includes_04b(tmp_path):
     assert normalize_number(" 4B ") == "04b"
     with pytest.raises(ValueError, match="04 or 04b"):
         normalize_number("four")
+
+
+def test_quiz_reveals_marks_and_filters():
+    quiz = review.Quiz()
+    first = quiz.current
+    assert first.id == "D31-Q1" and "30-second answer" not in quiz.view.value
+    quiz.reveal_button.click()
+    assert "30-second answer" in quiz.view.value and first.short_answer[:40] in quiz.view.value
+    quiz.known_button.click()                              # marks D31-Q1 known, moves on
+    assert quiz.known == {"D31-Q1"} and quiz.current.id == "D31-Q2"
+    assert "known: 1 / 30" in quiz.score.value
+    quiz.topic.value = "sampling"
+    assert {q.topic for q in quiz.selection()} == {"sampling"}
+    assert quiz.current.id == "D31-Q6"
+    quiz.topic.value = "foundations"
+    quiz.hide_known.value = True
+    assert "D31-Q1" not in [q.id for q in quiz.selection()]
+    for _ in range(len(quiz.selection())):
+        quiz.mark_known()
+    assert quiz.current is None and "every question is marked known" in quiz.view.value
