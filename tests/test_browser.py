@@ -138,7 +138,8 @@ def _open_and_run(browser, lab, name, shots):
     return page
 
 
-def test_lessons_run_in_a_real_browser_and_widgets_respond(lab, browser):
+def test_lessons_run_in_a_real_browser_and_widgets_respond(browser, lab):
+    # (browser before lab: without Chromium it skips before starting a server)
     shots = os.environ.get("DIFFUSIONLAB_BROWSER_SHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
