@@ -28,7 +28,9 @@ Design decisions:
   its bounding box, per axis: columns split at 0.395 and 0.605 of the width (midway between
   the shapes world's grid lines 0.29, 0.50, 0.71), rows likewise. Objects are placed so
   that this reading gives their named position (their centre is clamped inside the cell's
-  band, 1 px from its edges, and inside the canvas), and the reader uses the same rule.
+  band, 1 px from its edges, and the object inside the canvas), and the reader uses the
+  same rule. A large shape (up to 15.6 px across) fits the left or right column of a
+  24 px wide canvas only just; a large word fits only canvases wide enough for it.
 * **Objects never touch.** Every pair is at least ``CLEARANCE`` = 3 empty pixels apart
   (Chebyshev distance), so connected components split a real scene into its objects, and
   the letters of a word (1 or 2 px apart: one font cell) are closer than any two objects.
@@ -64,7 +66,7 @@ import torch.nn.functional as F
 
 from .._checks import check_choice, check_int, check_number
 from . import glyphs as _glyphs
-from .glyphs import GLYPH_CELLS, GLYPH_HEIGHT, GLYPH_WIDTH, LETTERS, check_word, draw_text
+from .glyphs import GLYPH_CELLS, LETTERS, check_word, draw_text
 from .shapes import (_GRID, _JITTER, _RADIUS, _RADIUS_JITTER, CAPTION_WORDS, COLORS, POSITIONS,
                      SHAPES, SIZES, _erode, _inside, _position_phrase, parse_caption)
 
@@ -182,7 +184,7 @@ def _parse_phrase(words: list, caption: str) -> dict:
     rest = []
     i = 0
     while i < len(words):
-        w, lw = words[i], words[i].lower()
+        lw = words[i].lower()
         if lw in ("letter", "word"):
             if "kind" in out or i + 1 >= len(words):
                 raise ValueError(f"caption {caption!r}: {lw!r} must be followed by its text, "
@@ -380,12 +382,12 @@ def _place(objs: list, scene_of: torch.Tensor, n: int, H: int, W: int, scale: fl
     N = len(objs)
     half = torch.tensor([_half_extent(o["kind"], o.get("shape") or o["text"], o["size"], scale)
                          for o in objs], dtype=torch.float32)        # (N, 2): hw, hh
-    margin = 1.0
+    margin, edge = 1.0, 0.5          # px from a band's edge (position reads right), from the border
     bands = [(0.0, POSITION_BOUNDS[0]), POSITION_BOUNDS, (POSITION_BOUNDS[1], 1.0)]
 
     def interval(side, h, k):                                        # centre range in band k
-        lo = torch.maximum(h + margin, torch.tensor(bands[k][0] * side + margin))
-        hi = torch.minimum(side - h - margin, torch.tensor(bands[k][1] * side - margin))
+        lo = torch.maximum(h + edge, torch.tensor(bands[k][0] * side + margin))
+        hi = torch.minimum(side - h - edge, torch.tensor(bands[k][1] * side - margin))
         return lo, hi
 
     lo_x, hi_x, lo_y, hi_y = (torch.zeros(N, 3) for _ in range(4))
@@ -494,7 +496,7 @@ def render_scenes(objects: list, height: int = 32, width: int | None = None,
         sel = todo[scene_of].nonzero().squeeze(1)                   # their objects
         # K candidate layouts per scene in one pass (as many as ~8M pixels allow); each
         # scene keeps its first candidate that works.
-        K = max(1, min(16, 2 ** 23 // (len(sel) * H * W)))
+        K = max(1, min(4, 2 ** 23 // (len(sel) * H * W)))
         sub = [flat[i] for i in sel.tolist()] * K
         sub_scene = (torch.arange(K).repeat_interleave(len(sel)) * T
                      + local[scene_of[sel]].repeat(K))
@@ -702,5 +704,4 @@ class ScenesDataset(torch.utils.data.Dataset):
 
 __all__ = ["CANVASES", "CLEARANCE", "KINDS", "MAX_OBJECTS", "POSITION_BOUNDS", "SCENE_WORDS",
            "SceneBatch", "ScenesDataset", "clearance", "glyph_cell", "make_scenes", "parse_scene_caption",
-           "phrase_text", "position_of", "render_scenes", "scene_caption", "wanted_objects",
-           "GLYPH_HEIGHT", "GLYPH_WIDTH"]
+           "phrase_text", "position_of", "render_scenes", "scene_caption", "wanted_objects"]
