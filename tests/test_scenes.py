@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from diffusionlab.data.glyphs import LETTERS, TRAIN_WORDS, WORDS
-from diffusionlab.data.scenes import (CANVASES, CLEARANCE, COUNT_WORDS, MAX_OBJECTS, PLURALS,
+from diffusionlab.data.scenes import (CANVASES, CLEARANCE, COUNT_WORDS, MAX_CAPTION_WORDS,
+                                      MAX_OBJECTS, PLURALS,
                                       SCENE_WORDS, SceneBatch, ScenesDataset, make_scenes,
                                       parse_scene_caption, position_of, render_scenes,
                                       scene_caption, wanted_objects)
@@ -216,3 +217,21 @@ def test_caption_round_trip_on_thousands_of_generated_scenes():
     for h, w in CANVASES:
         b = make_scenes(1000, seed=11, height=h, width=w, caption_style="mixed", **MIXED)
         assert [parse_scene_caption(c) for c in b.captions] == b.phrases
+
+
+def test_longest_caption_and_a_scenes_tokenizer():
+    from diffusionlab.nn.text import build_tokenizer, unknown_words
+
+    longest = [{"kind": "letter", "count": 1, "text": "A", "color": "red", "size": "small",
+                "position": p} for p in ("top left", "top right", "bottom left")]
+    caption = scene_caption(longest)
+    assert len(caption.replace(",", " ").split()) == MAX_CAPTION_WORDS
+    rng = random.Random(1)
+    lengths = [len(scene_caption(random_phrases(rng)).replace(",", " ").split())
+               for _ in range(3000)]
+    assert max(lengths) <= MAX_CAPTION_WORDS
+    tok = build_tokenizer(SCENE_WORDS, max_length=MAX_CAPTION_WORDS + 2)
+    assert unknown_words(tok, caption) == []
+    assert unknown_words(tok, "the word CAT in red and three circles") == ["CAT"]
+    ids = tok(caption, padding="max_length", truncation=True)["input_ids"]
+    assert len(ids) == MAX_CAPTION_WORDS + 2 and ids[-1] == tok.eos_token_id

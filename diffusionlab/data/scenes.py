@@ -54,7 +54,8 @@ joined "X", "X and Y", "X, Y and Z":
 the shapes world's words, "and", "two", "three", the plurals, "letter", "word", and the
 26 letters (lowercase, as the word-level tokenizer lowercases). A word like "CAT" is *not*
 in it: with a word-level tokenizer it is ``<unk>`` unless added, which is the point of the
-spelling experiment (``data.glyphs.TRAIN_WORDS`` and ``HELD_OUT_WORDS``).
+spelling experiment (``data.glyphs.TRAIN_WORDS`` and ``HELD_OUT_WORDS``). Build a scenes
+tokenizer with ``nn.text.build_tokenizer(SCENE_WORDS, max_length=MAX_CAPTION_WORDS + 2)``.
 """
 from __future__ import annotations
 
@@ -82,6 +83,10 @@ POSITION_BOUNDS = ((_GRID[0] + _GRID[1]) / 2, (_GRID[1] + _GRID[2]) / 2)
 SCENE_WORDS = tuple(sorted(set(CAPTION_WORDS) | {"and", "letter", "word"}
                            | set(COUNT_WORDS.values()) | set(PLURALS.values())
                            | {c.lower() for c in LETTERS}))
+# The longest caption, in words: three glyph phrases of 10 words ("the small letter A in red
+# at the top left") and one "and". A text encoder for scenes needs max_length >= this + 2
+# (the shipped one has 12 tokens: enough for one object, not for a scene).
+MAX_CAPTION_WORDS = 31
 _OPTIONAL = ("size", "color", "position")      # what a "mixed" caption may leave out
 _MIXED_NAME_RATE = {"size": 0.5, "color": 0.75, "position": 0.5}
 
@@ -702,6 +707,6 @@ class ScenesDataset(torch.utils.data.Dataset):
         return {"image": b.images[i], "caption": b.captions[i], "mask": b.masks[i]}
 
 
-__all__ = ["CANVASES", "CLEARANCE", "KINDS", "MAX_OBJECTS", "POSITION_BOUNDS", "SCENE_WORDS",
+__all__ = ["CANVASES", "CLEARANCE", "KINDS", "MAX_CAPTION_WORDS", "MAX_OBJECTS", "POSITION_BOUNDS", "SCENE_WORDS",
            "SceneBatch", "ScenesDataset", "clearance", "glyph_cell", "make_scenes", "parse_scene_caption",
            "phrase_text", "position_of", "render_scenes", "scene_caption", "wanted_objects"]
