@@ -179,7 +179,7 @@ def test_crowded_small_canvases_shrink_large_objects_only_in_make_scenes():
                   {"kind": "shape", "shape": "square", "color": "blue", "size": "large"}]]
     with pytest.raises(ValueError, match="could not place"):
         render_scenes(two_large, height=32, width=32, max_tries=5)
-    b = render_scenes(two_large, height=32, width=32, shrink_after=2)
+    b = render_scenes(two_large, height=32, width=32, shrink_after=10)
     assert [o["size"] for o in b.objects[0]] == ["large", "small"]
     assert "small blue square" in b.captions[0]
     assert render_scenes(two_large, height=64, width=64).objects[0][1]["size"] == "large"

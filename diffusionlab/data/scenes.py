@@ -453,8 +453,9 @@ def render_scenes(objects: list, height: int = 32, width: int | None = None,
     closer than ``CLEARANCE`` are redrawn (at most ``max_tries`` times).
 
     ``shrink_after``: if set, a scene still unplaced after that many tries has one of its
-    large objects drawn small instead, and so on each further try (a 32x32 canvas cannot
-    hold two large squares 3 px apart); the truth in ``objects`` says what was drawn.
+    large objects drawn small instead, and so on after every ``shrink_after`` further tries
+    (a 32x32 canvas cannot hold two large squares 3 px apart); the truth in ``objects``
+    says what was drawn.
     Without it such a scene is a ValueError.
 
     ``captions``/``phrases``: what to caption each scene with; by default the full caption
@@ -487,7 +488,7 @@ def render_scenes(objects: list, height: int = 32, width: int | None = None,
     masks = torch.zeros(N, H, W, dtype=torch.bool)
     todo = torch.ones(n, dtype=torch.bool)
     for attempt in range(max_tries):
-        if shrink_after is not None and attempt >= shrink_after:
+        if shrink_after is not None and attempt and attempt % shrink_after == 0:
             for s in todo.nonzero().squeeze(1).tolist():            # one large object less
                 large = [i for i in (scene_of == s).nonzero().squeeze(1).tolist()
                          if flat[i]["size"] == "large"]
