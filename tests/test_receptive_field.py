@@ -5,7 +5,8 @@ from torch import nn
 
 from diffusionlab.metrics.receptive_field import (conv_receptive_field, conv_stack_field,
                                                   convolutions_only, receptive_field,
-                                                  receptive_field_from_gradient, unet_fields)
+                                                  receptive_field_from_gradient, unet_conv_field,
+                                                  unet_fields)
 from diffusionlab.nn.unet import UNet
 
 
@@ -77,3 +78,23 @@ def test_bad_input_is_named():
         receptive_field(net, torch.randn(2, 1, 5, 5))
     with pytest.raises(ValueError, match=r"pixel\[0\] must be <= 4"):
         receptive_field(net, torch.randn(1, 1, 5, 5), pixel=(7, 0))
+
+
+@pytest.mark.parametrize("mults, size, expect", [((1,), 48, 25), ((1, 2), 80, 61)])
+def test_unet_conv_field_analytic_equals_measured(mults, size, expect):
+    torch.manual_seed(0)
+    unet = UNet(in_channels=4, base_channels=8, channel_mults=mults,
+                attention_levels=(True,) * len(mults), num_heads=2).eval()
+    assert unet_conv_field(unet.config) == expect
+    rf = conv_receptive_field(unet, lambda z: unet(z, torch.tensor([500])),
+                              torch.randn(1, 4, size, size))
+    assert rf.extent == (expect, expect)
+
+
+def test_shipped_text2img_conv_field_covers_twice_its_training_canvas():
+    import json
+
+    from diffusionlab.checkpoints import weights_path
+
+    config = json.loads((weights_path("text2img") / "config.json").read_text())["config"]
+    assert unet_conv_field(config) == 61 > 2 * 8                    # latent 8x8 at 32x32 pixels

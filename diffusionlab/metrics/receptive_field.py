@@ -154,6 +154,32 @@ def conv_stack_field(kernel_sizes, strides=None) -> int:
     return r
 
 
+def unet_conv_field(config: dict) -> int:
+    """The analytic receptive field (latent pixels) of ``nn.unet.UNet``'s convolutional
+    path, from its config, by the recurrence of ``conv_stack_field`` along the U's longest
+    path: conv_in, every encoder ResBlock (two 3x3 convs) and Downsample (3x3, stride 2),
+    the middle block's two ResBlocks, every decoder ResBlock (``layers_per_block`` + 1 per
+    level) and Upsample (nearest x2, then a 3x3 conv: the jump halves), conv_out. The
+    shipped text2img U-Net: 61 (equal to the measured support; tested)."""
+    levels = len(config["channel_mults"])
+    per_block = config["layers_per_block"]
+    r, jump = 1, 1.0
+    r += 2 * jump                                                    # conv_in
+    for i in range(levels):
+        r += 4 * jump * per_block                                    # ResBlocks
+        if i < levels - 1:
+            r += 2 * jump                                            # Downsample
+            jump *= 2
+    r += 8 * jump                                                    # mid: two ResBlocks
+    for i in reversed(range(levels)):
+        r += 4 * jump * (per_block + 1)
+        if i > 0:
+            jump /= 2                                                # Upsample (nearest)
+            r += 2 * jump                                            # and its conv
+    r += 2 * jump                                                    # conv_out
+    return int(r)
+
+
 def unet_fields(unet: nn.Module, context: torch.Tensor | None, sizes, timesteps=(250, 500, 750),
                 seeds=(0, 1, 2), channels: int | None = None) -> dict:
     """For each latent size s in ``sizes``: the U-Net's receptive field at the centre pixel
@@ -199,4 +225,4 @@ def receptive_field_from_gradient(gradient: torch.Tensor, pixel,
 
 
 __all__ = ["ReceptiveField", "conv_receptive_field", "conv_stack_field", "convolutions_only",
-           "receptive_field", "receptive_field_from_gradient", "unet_fields"]
+           "receptive_field", "receptive_field_from_gradient", "unet_conv_field", "unet_fields"]
