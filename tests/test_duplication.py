@@ -54,3 +54,20 @@ def test_shipped_text2img_duplicates_beyond_its_training_size():
     out = measure_duplication(pipe, one_object_prompts(32, seed=0), sizes=(32, 64))
     assert out[32]["duplication_rate"] <= 0.05
     assert out[64]["duplication_rate"] >= 0.5
+
+
+def test_measure_duplication_with_a_reader_scores_the_scene():
+    from diffusionlab.metrics.scenes import SceneReader
+
+    def fake_pipe(prompts, height, width, seed, progress, **kwargs):
+        objs = [[{"kind": "shape", "shape": "circle", "color": "red", "size": "small",
+                  "position": "top left"}]]
+        if height == 64:
+            objs = [[objs[0][0], dict(objs[0][0], position="bottom right")]]
+        return SimpleNamespace(images=render_scenes(objs * len(prompts), height=height,
+                                                    width=width).images)
+
+    out = measure_duplication(fake_pipe, ["a small red circle at the top left"] * 3,
+                              sizes=(32, 64), reader=SceneReader.pretrained())
+    assert out[32]["scene_accuracy"] == 1.0 and out[32]["object_accuracy"] == 1.0
+    assert out[64]["scene_accuracy"] == 0.0 and out[64]["object_accuracy"] == 1.0
