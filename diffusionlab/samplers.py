@@ -36,6 +36,7 @@ from .parameterization import PREDICTION_TYPES, split_prediction
 from .schedules import SCHEDULES, NoiseSchedule, make_schedule
 
 SPACINGS = ("leading", "trailing", "linspace")
+SAMPLER_NAMES = ("ddim", "ddpm", "lcm")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,60 @@ def ddim_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_pre
     return StepOutput(prev_sample=prev, pred_original_sample=x0)
 
 
+# ----------------------------------------------------------------------------- consistency (LCM)
+LCM_ORIGIN_STEPS = 50        # the teacher's DDIM skeleton a latent consistency model is distilled on
+LCM_SIGMA_DATA = 0.5         # Luo et al. 2023 / Song et al. 2023: boundary scalings' sigma_data
+LCM_TIMESTEP_SCALING = 10.0  # diffusers' LCMScheduler: c_skip, c_out of t * 10
+
+
+def lcm_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
+                  origin_steps: int = LCM_ORIGIN_STEPS) -> torch.Tensor:
+    """The timesteps a latent consistency model visits (diffusers' ``LCMScheduler``): the
+    skeleton it was distilled on, (k + 1) T / origin_steps - 1 for k = 0..origin_steps-1
+    (19, 39, ..., 999 for 50), reversed, then every (origin_steps // n)-th of them."""
+    T = check_int("num_train_timesteps", num_train_timesteps, minimum=2)
+    origin = check_int("origin_steps", origin_steps, minimum=1, maximum=T)
+    n = check_int("num_inference_steps", num_inference_steps, minimum=1, maximum=origin)
+    skeleton = torch.arange(1, origin + 1) * (T // origin) - 1
+    return skeleton.flip(0)[::origin // n][:n].clone()
+
+
+def consistency_scalings(t: torch.Tensor, sigma_data: float = LCM_SIGMA_DATA,
+                         timestep_scaling: float = LCM_TIMESTEP_SCALING):
+    """(c_skip, c_out) of the consistency function f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat
+    (Song et al. 2023, eq. 3 with LCM's choice, Luo et al. 2023, eq. 9): c_skip(0) = 1 and
+    c_out(0) = 0, so f(x, 0) = x exactly (the boundary condition); c_skip falls to ~0 by t = 1."""
+    s = t.to(torch.float64) * timestep_scaling
+    c_skip = sigma_data ** 2 / (s ** 2 + sigma_data ** 2)
+    c_out = s / (s ** 2 + sigma_data ** 2).sqrt()
+    return c_skip.float(), c_out.float()
+
+
+def lcm_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_prev: int,
+             x_t: torch.Tensor, noise: torch.Tensor | None = None,
+             prediction_type: str = "epsilon",
+             generator: torch.Generator | None = None) -> StepOutput:
+    """One step of multistep consistency sampling (Song et al. 2023, Algorithm 1; LCM,
+    Luo et al. 2023, Algorithm 1): jump straight to the clean estimate, then re-noise it
+    to the next timestep with *fresh* noise (so the path is not an ODE trajectory):
+
+        x0     = c_skip(t) x_t + c_out(t) x0_hat(x_t, t)                      (LCM eq. 9)
+        x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) z,  z ~ N(0, I)      (q(x_prev | x0))
+
+    and x_prev = x0 after the last step (t_prev = -1)."""
+    _check_step_inputs(model_output, x_t, noise, prediction_type)
+    t, a_t, a_prev = _abars(schedule, t, t_prev, x_t)
+    x0_hat, _ = split_prediction(schedule, model_output, x_t, t, prediction_type)
+    c_skip, c_out = consistency_scalings(torch.tensor(float(t)))
+    x0 = c_skip * x_t + c_out * x0_hat                                       # LCM eq. 9
+    if t_prev < 0:
+        return StepOutput(prev_sample=x0, pred_original_sample=x0)
+    if noise is None:
+        noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+    prev = a_prev.sqrt() * x0 + (1.0 - a_prev).sqrt() * noise                # q(x_prev | x0)
+    return StepOutput(prev_sample=prev, pred_original_sample=x0)
+
+
 def progress_disabled() -> bool:
     """Progress bars are on for a learner and off under test (TQDM_DISABLE=1)."""
     return os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
@@ -245,7 +300,7 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
     is noised back from t_prev to t with q(x_t | x_t_prev) and denoised again, which lets
     the model harmonize what a callback replaced.
     """
-    check_choice("sampler", sampler, ("ddim", "ddpm"))
+    check_choice("sampler", sampler, SAMPLER_NAMES)
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
     if not isinstance(shape, (tuple, list, torch.Size)) or not all(
@@ -290,6 +345,9 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
             if sampler == "ddim":
                 step = ddim_step(schedule, out, t, t_prev, x, eta=eta, noise=noise,
                                  prediction_type=prediction_type, clip_sample=clip_sample)
+            elif sampler == "lcm":
+                step = lcm_step(schedule, out, t, t_prev, x, noise=noise,
+                                prediction_type=prediction_type)
             else:
                 step = ddpm_step(schedule, out, t, t_prev, x, noise=noise,
                                  prediction_type=prediction_type, clip_sample=clip_sample)
