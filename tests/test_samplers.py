@@ -239,6 +239,7 @@ def test_lcm_step_matches_diffusers():
     from diffusionlab.samplers import lcm_step
 
     ref = diffusers.LCMScheduler(num_train_timesteps=1000, beta_schedule="linear",
+                                 beta_start=0.0001, beta_end=0.02,
                                  original_inference_steps=50)
     ref.set_timesteps(4)
     g = torch.Generator().manual_seed(3)
