@@ -50,8 +50,9 @@ import torch
 
 from ..checkpoints import save_checkpoint, weights_path
 from ..pipelines import DEFAULT_GUIDANCE_SCALE
-from ..samplers import LCM_ORIGIN_STEPS, SchedulerConfig, consistency_scalings, ddim_step
-from ..parameterization import x0_from_eps
+from ..distillation import (consistency_function, consistency_target, guided_ddim_solver_step,
+                            pseudo_huber)
+from ..samplers import LCM_ORIGIN_STEPS, SchedulerConfig
 from . import text2img
 
 DEFAULT_STEPS = 1800
@@ -68,24 +69,6 @@ HUBER_C = 0.00054 * (4 * 8 * 8) ** 0.5     # Song & Dhariwal 2023: c = 0.00054 s
 STUDENT_STEPS = (1, 2, 4, 8)
 KNOBS = {"batch_size": f"{__name__}:BATCH_SIZE"}
 DISTILLATION_FILE = "distillation.json"
-
-
-def pseudo_huber(a: torch.Tensor, b: torch.Tensor, c: float = HUBER_C) -> torch.Tensor:
-    """sqrt(||a - b||^2 + c^2) - c per sample, averaged (Song & Dhariwal 2023, section 3.3):
-    quadratic for small errors, linear (robust to outliers) for large ones."""
-    d = (a - b).flatten(1).pow(2).sum(1)
-    return ((d + c * c).sqrt() - c).mean()
-
-
-def consistency_function(unet, schedule, z: torch.Tensor, t: torch.Tensor,
-                         context: torch.Tensor) -> torch.Tensor:
-    """f(z_t, t) = c_skip(t) z_t + c_out(t) z0_hat(z_t, t), with z0_hat from the U-Net's eps
-    (LCM eq. 9; ``t`` a (B,) LongTensor of timesteps >= 0)."""
-    eps = unet(z, t, context)
-    z0_hat = x0_from_eps(schedule, z, t, eps)
-    c_skip, c_out = consistency_scalings(t)
-    shape = (-1,) + (1,) * (z.ndim - 1)
-    return c_skip.view(shape).to(z) * z + c_out.view(shape).to(z) * z0_hat
 
 
 def make_loss_fn(teacher, schedule, data: dict, batch_size: int = BATCH_SIZE,
@@ -121,25 +104,14 @@ def make_loss_fn(teacher, schedule, data: dict, batch_size: int = BATCH_SIZE,
         with torch.no_grad():
             out = teacher(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([uncond, cond]))
             e_u, e_c = out.chunk(2)
-            eps = e_u + guidance_scale * (e_c - e_u)                          # CFG
-            x0_t = x0_from_eps(schedule, z_t, t, eps)
-            a_prev = torch.where(t_prev >= 0, abar[t_prev.clamp(min=0)],
-                                 torch.ones(())).view(-1, 1, 1, 1)
-            z_prev = a_prev.sqrt() * x0_t + (1 - a_prev).sqrt() * eps        # DDIM eq. 12
-            f_target = consistency_function(state["target"], schedule, z_prev,
-                                            t_prev.clamp(min=0), cond)
-            clean = (t_prev < 0).view(-1, 1, 1, 1)
-            target = torch.where(clean, z_prev, f_target)                     # f(x, 0) = x
+            z_prev = guided_ddim_solver_step(schedule, e_u, e_c, guidance_scale, z_t, t, t_prev)
+            target = consistency_target(
+                lambda z, tt: consistency_function(state["target"], schedule, z, tt, cond),
+                z_prev, t_prev)
         pred = consistency_function(student, schedule, z_t, t, cond)
-        return pseudo_huber(pred, target)
+        return pseudo_huber(pred, target, HUBER_C)
 
     return loss_fn
-
-
-def check_ddim_solver(schedule, z_t, t: int, t_prev: int, eps) -> torch.Tensor:
-    """The library's ``ddim_step`` for one timestep (a test compares the batched solver in
-    ``make_loss_fn`` with it)."""
-    return ddim_step(schedule, eps, t, t_prev, z_t).prev_sample
 
 
 # ----------------------------------------------------------------------------- scoring
