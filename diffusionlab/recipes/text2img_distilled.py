@@ -55,7 +55,7 @@ from ..distillation import (consistency_function, consistency_target, guided_ddi
 from ..samplers import LCM_ORIGIN_STEPS, SchedulerConfig
 from . import text2img
 
-DEFAULT_STEPS = 1800
+DEFAULT_STEPS = 1200
 N_TRAIN = 20_000
 BATCH_SIZE = 64
 LR = 2e-4
@@ -142,6 +142,61 @@ def score(directory: Path, n: int = text2img.EVAL_PROMPTS, fid_images: int = tex
         scores[f"teacher_ddim_{steps}_fid"] = fid
     scores["fid_floor"] = floor
     return {k: round(v, 4) for k, v in scores.items()}
+
+
+SWEEP_FILE = "sweep.json"
+SWEEP_TEACHER_STEPS = (1, 2, 4, 8, 20, 50)
+
+
+@torch.no_grad()
+def quality_point(pipe, evaluator, steps: int, sampler: str = "ddim", n: int = 256,
+                  fid_images: int = text2img.FID_IMAGES, guidance_scale: float = GUIDANCE_SCALE,
+                  seed: int = 0) -> dict:
+    """Prompt accuracy (``n`` fresh full-caption prompts), the course's FID (``fid_images``
+    images against real scenes) and seconds per image (the prompt-accuracy batch, timed)
+    of ``pipe`` at ``steps`` steps; the same prompts and noise for every pipe and sampler."""
+    kwargs = {"num_inference_steps": steps, "seed": seed}
+    if sampler != "lcm":
+        kwargs["sampler"] = sampler
+    prompts = text2img.eval_prompts(n)
+    text2img.generate(pipe, prompts[:8], guidance_scale, **kwargs)       # warm-up, untimed
+    start = time.perf_counter()
+    images = text2img.generate(pipe, prompts, guidance_scale, **kwargs)
+    seconds = (time.perf_counter() - start) / n
+    fid, floor = text2img.fid_against_real(pipe, evaluator, guidance_scale, n=fid_images,
+                                           **kwargs)
+    passes = steps * (1 if sampler == "lcm" or guidance_scale == 1.0 else 2)
+    return {"sampler": sampler, "steps": steps, "unet_passes": passes,
+            "prompt_accuracy": evaluator.prompt_accuracy(images, prompts), "fid": fid,
+            "fid_floor": floor, "seconds_per_image": seconds}
+
+
+@torch.no_grad()
+def quality_sweep(student_dir, teacher_steps=SWEEP_TEACHER_STEPS, student_steps=STUDENT_STEPS,
+                  n: int = 256, fid_images: int = text2img.FID_IMAGES) -> list:
+    """Quality against U-Net passes: the teacher with DDPM, DDIM and DPM-Solver++ at
+    ``teacher_steps`` steps (guidance 3: two passes per step) and the student at
+    ``student_steps`` (one pass per step). Time it alone on the machine."""
+    from ..metrics.evaluator import ShapesEvaluator
+    from ..pipelines import DistilledTextToImage, TextToImage
+
+    evaluator = ShapesEvaluator.pretrained()
+    teacher = TextToImage.pretrained()
+    student = DistilledTextToImage.from_directory(student_dir)
+    rows = [quality_point(student, evaluator, k, "lcm", n, fid_images) for k in student_steps]
+    for sampler in ("ddim", "dpmsolver++", "ddpm"):
+        rows += [quality_point(teacher, evaluator, k, sampler, n, fid_images)
+                 for k in teacher_steps]
+    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+
+
+def write_sweep(student_dir) -> Path:
+    """``quality_sweep`` into ``student_dir/sweep.json`` (what lesson 15 plots)."""
+    rows = quality_sweep(student_dir)
+    path = Path(student_dir) / SWEEP_FILE
+    path.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2)
+                    + "\n")
+    return path
 
 
 # ----------------------------------------------------------------------------- training
