@@ -4,7 +4,6 @@ import dataclasses
 import sys
 
 import pytest
-import torch
 
 from diffusionlab.pipelines import TextToImage
 

@@ -171,28 +171,39 @@ def quality_point(pipe, evaluator, steps: int, sampler: str = "ddim", n: int = 2
             "fid_floor": floor, "seconds_per_image": seconds}
 
 
-@torch.no_grad()
-def quality_sweep(student_dir, teacher_steps=SWEEP_TEACHER_STEPS, student_steps=STUDENT_STEPS,
-                  n: int = 256, fid_images: int = text2img.FID_IMAGES) -> list:
-    """Quality against U-Net passes: the teacher with DDPM, DDIM and DPM-Solver++ at
-    ``teacher_steps`` steps (guidance 3: two passes per step) and the student at
-    ``student_steps`` (one pass per step). Time it alone on the machine."""
-    from ..metrics.evaluator import ShapesEvaluator
-    from ..pipelines import DistilledTextToImage, TextToImage
-
-    evaluator = ShapesEvaluator.pretrained()
-    teacher = TextToImage.pretrained()
-    student = DistilledTextToImage.from_directory(student_dir)
-    rows = [quality_point(student, evaluator, k, "lcm", n, fid_images) for k in student_steps]
-    for sampler in ("ddim", "dpmsolver++", "ddpm"):
-        rows += [quality_point(teacher, evaluator, k, sampler, n, fid_images)
-                 for k in teacher_steps]
+def _rounded(rows: list) -> list:
     return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 
 
-def write_sweep(student_dir) -> Path:
-    """``quality_sweep`` into ``student_dir/sweep.json`` (what lesson 15 plots)."""
-    rows = quality_sweep(student_dir)
+@torch.no_grad()
+def teacher_sweep(steps=SWEEP_TEACHER_STEPS, samplers=("ddim", "dpmsolver++", "ddpm"),
+                  n: int = 256, fid_images: int = text2img.FID_IMAGES) -> list:
+    """Quality against U-Net passes for the teacher with DDPM, DDIM and DPM-Solver++ at
+    ``steps`` steps (guidance 3: two passes per step). Time it alone on the machine."""
+    from ..metrics.evaluator import ShapesEvaluator
+    from ..pipelines import TextToImage
+
+    evaluator, teacher = ShapesEvaluator.pretrained(), TextToImage.pretrained()
+    return _rounded([quality_point(teacher, evaluator, k, sampler, n, fid_images)
+                     for sampler in samplers for k in steps])
+
+
+@torch.no_grad()
+def student_sweep(student_dir, steps=STUDENT_STEPS, n: int = 256,
+                  fid_images: int = text2img.FID_IMAGES) -> list:
+    """The same for the student at ``steps`` steps (one pass per step)."""
+    from ..metrics.evaluator import ShapesEvaluator
+    from ..pipelines import DistilledTextToImage
+
+    evaluator = ShapesEvaluator.pretrained()
+    student = DistilledTextToImage.from_directory(student_dir)
+    return _rounded([quality_point(student, evaluator, k, "lcm", n, fid_images) for k in steps])
+
+
+def write_sweep(student_dir, teacher_rows: list | None = None) -> Path:
+    """Student and teacher sweeps into ``student_dir/sweep.json`` (what lesson 15 plots);
+    ``teacher_rows``: a ``teacher_sweep`` computed earlier (it does not depend on the student)."""
+    rows = student_sweep(student_dir) + (teacher_sweep() if teacher_rows is None else teacher_rows)
     path = Path(student_dir) / SWEEP_FILE
     path.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2)
                     + "\n")
