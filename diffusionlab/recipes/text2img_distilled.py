@@ -37,7 +37,8 @@ parameters, same architecture), so its first job is already half done.
 
 Scores (``score``): prompt accuracy on the course's fresh prompts and the course's FID
 for 1, 2, 4 and 8 student steps, against the teacher's DDIM at 4 and 20 steps (same
-prompts, same seeds). ``quality_sweep`` adds DDPM, DDIM and DPM-Solver++ at 1..50 steps.
+prompts, same seeds). ``write_sweep`` adds DDPM, DDIM and DPM-Solver++ at 1..50 steps
+(``sweep.json``, which lesson 15 plots).
 """
 from __future__ import annotations
 
