@@ -2,6 +2,7 @@
 
 Modules (one concept each):
     schedules, forward, parameterization, losses, samplers, guidance  -- the math
+    distillation, profiling, diffusers_adapter  -- fast sampling (lesson 15)
     nn/        time embeddings, attention, U-Net, VAE, text encoder, ...  -- the networks
     data/      2-D toys and the captioned shapes world                   -- the data
     metrics/   sample quality, the shapes evaluator, the course's FID    -- the measures

@@ -36,6 +36,7 @@ from .parameterization import PREDICTION_TYPES, split_prediction
 from .schedules import SCHEDULES, NoiseSchedule, make_schedule
 
 SPACINGS = ("leading", "trailing", "linspace")
+SAMPLER_NAMES = ("ddim", "ddpm", "dpmsolver++", "lcm")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,118 @@ def ddim_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_pre
     return StepOutput(prev_sample=prev, pred_original_sample=x0)
 
 
+# ----------------------------------------------------------------------------- DPM-Solver++
+DPM_SOLVER_ORDERS = (1, 2)
+
+
+def _alpha_sigma_lambda(abar: torch.Tensor):
+    """alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t) and the half log-SNR
+    lambda_t = log(alpha_t / sigma_t) (Lu et al. 2022, section 2)."""
+    alpha, sigma = abar.sqrt(), (1.0 - abar).sqrt()
+    return alpha, sigma, torch.log(alpha) - torch.log(sigma)
+
+
+def dpm_solver_pp_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_prev: int,
+                       x_t: torch.Tensor, prev_x0: torch.Tensor | None = None,
+                       t_last: int | None = None, order: int = 2,
+                       prediction_type: str = "epsilon") -> StepOutput:
+    """One DPM-Solver++(2M) step (Lu et al. 2022, "DPM-Solver++", Algorithm 2) from x_t to
+    x_{t_prev}: an exponential-integrator step of the diffusion ODE in the *data*
+    prediction x0_hat, with h = lambda_prev - lambda_t:
+
+        first order (= DDIM, eta = 0):   x_prev = sigma_prev / sigma_t x_t - alpha_prev (e^-h - 1) D
+                                         D = x0_hat(x_t)
+        second order, multistep (2M):    D = (1 + 1 / 2r) x0_hat(x_t) - 1 / 2r x0_hat(x_last)
+                                         r = (lambda_t - lambda_last) / h
+
+    ``prev_x0`` is the data prediction of the previous step, made at timestep ``t_last``
+    (> t): the "multistep" memory that buys second order for one U-Net pass per step. The
+    first step has none and is first order. The step to the clean image (``t_prev = -1``,
+    sigma = 0) returns x0_hat itself, first order, as diffusers does with
+    ``lower_order_final`` (a second-order extrapolation there is unstable at few steps).
+    """
+    _check_step_inputs(model_output, x_t, None, prediction_type)
+    order = check_int("order", order)
+    if order not in DPM_SOLVER_ORDERS:
+        raise ValueError(f"order must be one of {DPM_SOLVER_ORDERS} (DPM-Solver++ 1 = DDIM, "
+                         f"2 = 2M; this library has no third-order solver), got {order}")
+    t, a_t, a_prev = _abars(schedule, t, t_prev, x_t)
+    x0, _ = split_prediction(schedule, model_output, x_t, t, prediction_type)
+    if t_prev < 0:                  # sigma_prev = 0, h = inf: x_prev = D = x0_hat
+        return StepOutput(prev_sample=x0, pred_original_sample=x0)
+    alpha_t, sigma_t, lam_t = _alpha_sigma_lambda(a_t)
+    alpha_p, sigma_p, lam_p = _alpha_sigma_lambda(a_prev)
+    h = lam_p - lam_t
+    D = x0
+    if order == 2 and prev_x0 is not None:
+        check_tensor("prev_x0", prev_x0)
+        if prev_x0.shape != x_t.shape:
+            raise ValueError(f"prev_x0 must have the shape of x_t {tuple(x_t.shape)}, "
+                             f"got {tuple(prev_x0.shape)}")
+        t_last = check_int("t_last", t_last, minimum=t + 1, maximum=schedule.num_timesteps - 1)
+        _, _, lam_last = _alpha_sigma_lambda(schedule.alphas_cumprod[t_last].to(x_t.dtype))
+        r = (lam_t - lam_last) / h
+        D = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * prev_x0          # Algorithm 2, line 5
+    prev = sigma_p / sigma_t * x_t - alpha_p * torch.expm1(-h) * D    # DPM-Solver++ eq. 9
+    return StepOutput(prev_sample=prev, pred_original_sample=x0)
+
+
+# ----------------------------------------------------------------------------- consistency (LCM)
+LCM_ORIGIN_STEPS = 50        # the teacher's DDIM skeleton a latent consistency model is distilled on
+LCM_SIGMA_DATA = 0.5         # Luo et al. 2023 / Song et al. 2023: boundary scalings' sigma_data
+LCM_TIMESTEP_SCALING = 10.0  # diffusers' LCMScheduler: c_skip, c_out of t * 10
+
+
+def lcm_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000,
+                  origin_steps: int = LCM_ORIGIN_STEPS) -> torch.Tensor:
+    """The timesteps a latent consistency model visits (diffusers' ``LCMScheduler``): the
+    skeleton it was distilled on, (k + 1) T / origin_steps - 1 for k = 0..origin_steps-1
+    (19, 39, ..., 999 for 50), reversed, then n of them evenly spaced by index:
+    floor(i origin_steps / n) for i = 0..n-1 (999, 759, 499, 259 for n = 4)."""
+    T = check_int("num_train_timesteps", num_train_timesteps, minimum=2)
+    origin = check_int("origin_steps", origin_steps, minimum=1, maximum=T)
+    n = check_int("num_inference_steps", num_inference_steps, minimum=1, maximum=origin)
+    skeleton = torch.arange(1, origin + 1) * (T // origin) - 1
+    index = (torch.arange(n, dtype=torch.float64) * origin / n).floor().long()
+    return skeleton.flip(0)[index]
+
+
+def consistency_scalings(t: torch.Tensor, sigma_data: float = LCM_SIGMA_DATA,
+                         timestep_scaling: float = LCM_TIMESTEP_SCALING):
+    """(c_skip, c_out) of the consistency function f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat
+    (Song et al. 2023, eq. 3 with LCM's choice, Luo et al. 2023, eq. 9): c_skip(0) = 1 and
+    c_out(0) = 0, so f(x, 0) = x exactly (the boundary condition); c_skip falls to ~0 by t = 1."""
+    s = t.to(torch.float64) * timestep_scaling
+    c_skip = sigma_data ** 2 / (s ** 2 + sigma_data ** 2)
+    c_out = s / (s ** 2 + sigma_data ** 2).sqrt()
+    return c_skip.float(), c_out.float()
+
+
+def lcm_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, t_prev: int,
+             x_t: torch.Tensor, noise: torch.Tensor | None = None,
+             prediction_type: str = "epsilon",
+             generator: torch.Generator | None = None) -> StepOutput:
+    """One step of multistep consistency sampling (Song et al. 2023, Algorithm 1; LCM,
+    Luo et al. 2023, Algorithm 1): jump straight to the clean estimate, then re-noise it
+    to the next timestep with *fresh* noise (so the path is not an ODE trajectory):
+
+        x0     = c_skip(t) x_t + c_out(t) x0_hat(x_t, t)                      (LCM eq. 9)
+        x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) z,  z ~ N(0, I)      (q(x_prev | x0))
+
+    and x_prev = x0 after the last step (t_prev = -1)."""
+    _check_step_inputs(model_output, x_t, noise, prediction_type)
+    t, a_t, a_prev = _abars(schedule, t, t_prev, x_t)
+    x0_hat, _ = split_prediction(schedule, model_output, x_t, t, prediction_type)
+    c_skip, c_out = consistency_scalings(torch.tensor(float(t)))
+    x0 = c_skip * x_t + c_out * x0_hat                                       # LCM eq. 9
+    if t_prev < 0:
+        return StepOutput(prev_sample=x0, pred_original_sample=x0)
+    if noise is None:
+        noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+    prev = a_prev.sqrt() * x0 + (1.0 - a_prev).sqrt() * noise                # q(x_prev | x0)
+    return StepOutput(prev_sample=prev, pred_original_sample=x0)
+
+
 def progress_disabled() -> bool:
     """Progress bars are on for a learner and off under test (TQDM_DISABLE=1)."""
     return os.environ.get("TQDM_DISABLE", "") not in ("", "0", "false", "False")
@@ -227,7 +340,7 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
            generator: torch.Generator | None = None, seed: int | None = None,
            clip_sample: float | None = None, return_trajectory: bool = False,
            progress: bool = True, device: str | torch.device = "cpu",
-           callback: Callable | None = None, resample: int = 1):
+           callback: Callable | None = None, resample: int = 1, solver_order: int = 2):
     """Run the reverse process from ``x_T`` (pure noise by default) down ``timesteps``.
 
     ``model(x_t, t)`` gets a batch and a LongTensor of timesteps of shape (B,)
@@ -244,13 +357,21 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
     Algorithm 1 with jump length 1): after steps 1..r-1 the result (after the callback)
     is noised back from t_prev to t with q(x_t | x_t_prev) and denoised again, which lets
     the model harmonize what a callback replaced.
+
+    ``sampler``: "ddim" (with ``eta``), "ddpm" (ancestral), "dpmsolver++" (DPM-Solver++ of
+    order ``solver_order``, 2 = 2M: one pass per step, remembers the last step's x0_hat) or
+    "lcm" (multistep consistency sampling, for a consistency-distilled model).
     """
-    check_choice("sampler", sampler, ("ddim", "ddpm"))
+    check_choice("sampler", sampler, SAMPLER_NAMES)
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
     if not isinstance(shape, (tuple, list, torch.Size)) or not all(
             isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+    if sampler == "dpmsolver++" and (isinstance(solver_order, bool) or
+                                     solver_order not in DPM_SOLVER_ORDERS):
+        raise ValueError(f"solver_order must be one of {DPM_SOLVER_ORDERS} for dpmsolver++, "
+                         f"got {solver_order!r}")
     if timesteps is None:
         timesteps = make_timesteps(num_inference_steps, schedule.num_timesteps, spacing)
     else:
@@ -271,6 +392,7 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
             raise ValueError(f"x_T must have shape {tuple(shape)}, got {tuple(x_T.shape)}")
         x = x_T.to(device)
     xs, x0s = [x], []
+    memory = (None, None)           # DPM-Solver++(2M): (x0_hat, t) of the previous step
     ts = [int(t) for t in timesteps]
     bar = tqdm(range(len(ts)), desc=f"{sampler} sampling", disable=not progress or progress_disabled(),
                leave=False)
@@ -290,6 +412,14 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
             if sampler == "ddim":
                 step = ddim_step(schedule, out, t, t_prev, x, eta=eta, noise=noise,
                                  prediction_type=prediction_type, clip_sample=clip_sample)
+            elif sampler == "dpmsolver++":
+                step = dpm_solver_pp_step(schedule, out, t, t_prev, x, prev_x0=memory[0],
+                                          t_last=memory[1], order=solver_order,
+                                          prediction_type=prediction_type)
+                memory = (step.pred_original_sample, t)
+            elif sampler == "lcm":
+                step = lcm_step(schedule, out, t, t_prev, x, noise=noise,
+                                prediction_type=prediction_type)
             else:
                 step = ddpm_step(schedule, out, t, t_prev, x, noise=noise,
                                  prediction_type=prediction_type, clip_sample=clip_sample)

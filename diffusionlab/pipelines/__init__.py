@@ -36,6 +36,7 @@ loop with its step callbacks):
     controlnet      ControlNetPipeline prompt + control map -> image            lesson 11
     img2img         ImageToImage       prompt + image -> edited image (SDEdit)  lesson 14
     inpaint         InpaintPipeline    prompt + image + mask -> filled image    lesson 14
+    distilled       DistilledTextToImage  prompt -> image in 1-4 one-pass steps  lesson 15
 """
 from .base import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, SCHEDULER_CONFIG, CallArgs,  # noqa: F401
                    DiffusionPipeline, TextToImageOutput)
@@ -43,3 +44,4 @@ from .text_to_image import CrossAttentionMaps, TextToImage  # noqa: F401
 from .controlnet import ControlNetPipeline  # noqa: F401, E402
 from .img2img import ImageToImage  # noqa: F401, E402
 from .inpaint import InpaintPipeline  # noqa: F401, E402
+from .distilled import DistilledTextToImage  # noqa: F401, E402

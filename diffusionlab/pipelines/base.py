@@ -23,7 +23,7 @@ from ..schedules import NoiseSchedule
 # Stable Diffusion's 7.5 is a default for *its* model, not a law.
 DEFAULT_GUIDANCE_SCALE = 3.0
 SCHEDULER_CONFIG = SchedulerConfig.FILENAME
-SAMPLERS = ("ddim", "ddpm")
+SAMPLERS = ("ddim", "ddpm", "dpmsolver++")
 
 
 @dataclass

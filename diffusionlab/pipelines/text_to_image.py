@@ -66,7 +66,8 @@ class TextToImage(DiffusionPipeline):
             return_latents: skip the VAE decoder (``images`` is then None).
             progress: show a progress bar (always off when TQDM_DISABLE=1).
             latents: optional initial noise z_T of shape (B, 4, height/4, width/4).
-            sampler: "ddim" (default) or "ddpm" (ancestral).
+            sampler: "ddim" (default), "ddpm" (ancestral) or "dpmsolver++" (DPM-Solver++(2M),
+                Lu et al. 2022: second order for one U-Net pass per step).
             return_trajectory: also return every step's latents and predicted z_0
                 (``.trajectory``), to watch the image form.
             callback_on_step_end: f(i, t, t_prev, step) called after every sampler step
