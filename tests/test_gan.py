@@ -90,17 +90,17 @@ def test_spectral_norm_bounds_every_layer():
 # ------------------------------------------------------------------ training loop
 def test_fit_gan_moves_the_generator_onto_the_data():
     torch.manual_seed(0)
-    G, D = ToyGenerator(latent_dim=2, hidden=32, layers=1), ToyDiscriminator(hidden=32, layers=1)
+    G, D = ToyGenerator(latent_dim=2, hidden=16, layers=1), ToyDiscriminator(hidden=16, layers=1)
     target = torch.tensor([2.0, -1.0])
 
     def real(step):
-        return target + 0.1 * torch.randn(128, 2, generator=torch.Generator().manual_seed(step))
+        return target + 0.1 * torch.randn(64, 2, generator=torch.Generator().manual_seed(step))
 
     before = (generate(G, 500) - target).norm(dim=1).mean()
-    res = fit_gan(G, D, real, 400, batch_size=128, lr_g=2e-3, lr_d=2e-3, r1_gamma=0.1,
+    res = fit_gan(G, D, real, 150, batch_size=64, lr_g=1e-2, lr_d=1e-2, r1_gamma=0.1,
                   ema_decay=0.9, progress=False)
     after = (generate(res.ema.model, 500) - target).norm(dim=1).mean()
-    assert len(res.d_losses) == len(res.g_losses) == 400 and res.seconds > 0
+    assert len(res.d_losses) == len(res.g_losses) == 150 and res.seconds > 0
     assert float(before) > 1.5 and float(after) < 0.4
 
 
@@ -147,9 +147,9 @@ def test_gan_toy25_recipe_pieces(tmp_path, monkeypatch):
     from diffusionlab.recipes import gan_toy25
 
     monkeypatch.setattr(gan_toy25, "NUM_SEEDS", 2)
-    monkeypatch.setattr(gan_toy25, "N_SAMPLES", 200)
-    monkeypatch.setattr(gan_toy25, "SAMPLE_STEPS", 5)
-    info = gan_toy25.train(tmp_path, steps=5, seed=0)
+    monkeypatch.setattr(gan_toy25, "N_SAMPLES", 100)
+    monkeypatch.setattr(gan_toy25, "SAMPLE_STEPS", 2)
+    info = gan_toy25.train(tmp_path, steps=3, seed=0)
     assert [r["seed"] for r in info["per_seed"]["gan"]] == [0, 1]
     assert info["gan"]["generator_parameters"] == num_parameters(gan_toy25.make_generator())
     assert abs(info["gan"]["generator_parameters"] - info["diffusion"]["parameters"]) < 1000
