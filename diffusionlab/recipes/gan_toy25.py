@@ -16,7 +16,8 @@ parameters (the network run at sampling time: G against the denoiser):
 Step counts are set so that both take about the same wall time on 2 CPU cores (the measured
 times are in the manifest). ``train`` runs ``NUM_SEEDS`` seeds of each (seeds ``seed`` ..
 ``seed + NUM_SEEDS - 1``), scores every run, records loss curves, and ships seed ``seed`` of
-both (``gan_toy25/generator`` and ``gan_toy25/denoiser``): no cherry-picking.
+both (the generator in ``gan_toy25/``, the denoiser in ``gan_toy25/denoiser/``): no
+cherry-picking.
 
 Scores (``toy_scores``) on 2000 samples: modes covered (of 25, >= 1% of the samples within
 0.3 of the centre), the share of samples within 0.15 (3 std) of a centre (quality: points
@@ -124,7 +125,7 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
         G, g_res = train_gan(gan_steps, s)
         D_model, d_res = train_diffusion(steps, s)
         if k == 0:
-            save_checkpoint(G, out / "generator")
+            save_checkpoint(G, out)                       # the GAN's generator at the top
             save_checkpoint(D_model, out / "denoiser")
         runs["gan"].append({"seed": s, "wall_time_s": round(g_res.seconds, 1),
                             **toy_scores(generate(G, N_SAMPLES, seed=1)),
@@ -149,7 +150,7 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
 
 def score(directory: Path) -> dict:
     directory = Path(directory)
-    G = load_checkpoint(ToyGenerator, directory / "generator")
+    G = load_checkpoint(ToyGenerator, directory)
     model = load_checkpoint(ToyDenoiser, directory / "denoiser")
     return {"gan": {**toy_scores(generate(G, N_SAMPLES, seed=1)), "network_evaluations": 1},
             "diffusion": {**toy_scores(diffusion_sample(model)),
