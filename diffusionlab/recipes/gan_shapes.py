@@ -35,7 +35,7 @@ from ..gan_training import fit_gan, generate
 from ..metrics.coverage import class_coverage
 from ..nn.gan import ConvDiscriminator, ConvGenerator, num_parameters
 
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 800
 NUM_SEEDS = 3
 BATCH_SIZE = 32
 LR = 2e-4

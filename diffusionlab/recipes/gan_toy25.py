@@ -44,7 +44,7 @@ from ..training import fit
 DATASET = "25gaussians"
 DEFAULT_STEPS = 2500                 # diffusion steps; the GAN gets GAN_STEPS_PER_STEP x this
 GAN_STEPS_PER_STEP = 0.6           # a GAN step costs ~1.6 diffusion steps: equal wall time
-NUM_SEEDS = 4
+NUM_SEEDS = 3
 SCHEDULE = "linear"
 DIFFUSION = dict(hidden=128, layers=3, batch_size=512, lr=2e-3, ema_decay=0.995, warmup=100)
 G_HIDDEN = 151                       # 70,9xx parameters, like ToyDenoiser(hidden=128)
