@@ -36,7 +36,7 @@ from ..metrics.coverage import class_coverage
 from ..nn.gan import ConvDiscriminator, ConvGenerator, num_parameters
 
 DEFAULT_STEPS = 800
-NUM_SEEDS = 3
+NUM_SEEDS = 2
 BATCH_SIZE = 32
 LR = 2e-4
 BETAS = (0.5, 0.999)
