@@ -18,6 +18,8 @@ import torch
 from .._checks import check_int, check_tensor
 from ..data.toy2d import sample_toy, toy_modes
 
+MIXTURE_STD = {"8gaussians": 0.1, "25gaussians": 0.05}    # as drawn by data.toy2d.sample_toy
+
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_projections: int = 256,
                        seed: int = 0) -> float:
@@ -61,6 +63,19 @@ def modes_covered(samples: torch.Tensor, name: str, min_share: float = 0.01,
     close = d.min(dim=1).values < radius
     counts = torch.bincount(nearest[close], minlength=len(centres))
     return int((counts >= min_share * samples.shape[0]).sum()), len(centres)
+
+
+def near_mode_share(samples: torch.Tensor, name: str, radius: float | None = None) -> float:
+    """Share of the samples within ``radius`` of a mixture centre (default: 3 standard
+    deviations of the mixture's components). A sharp model puts ~99% there; a blurry one,
+    or one that draws bridges between modes, fewer."""
+    check_tensor("samples", samples, ndim=2)
+    centres = toy_modes(name)
+    if centres is None:
+        raise ValueError(f"name must be a mixture ({', '.join(MIXTURE_STD)}), got {name!r}")
+    radius = 3 * MIXTURE_STD[name] if radius is None else radius
+    return float((torch.cdist(samples.float(), centres).min(dim=1).values < radius)
+                 .float().mean())
 
 
 def toy_quality(samples: torch.Tensor, name: str, seed: int = 0, repeats: int = 1) -> ToyQuality:
