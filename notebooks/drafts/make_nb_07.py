@@ -553,5 +553,5 @@ the R1 penalty, and mode counting. Grade it with `python -m diffusionlab grade 0
 nb = new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
 nb.metadata["language_info"] = {"name": "python"}
-nbformat.write(nb, "/work/wt-gan/notebooks/07_diffusion_vs_gans.ipynb")
+nbformat.write(nb, "notebooks/07_diffusion_vs_gans.ipynb")
 print("written", len(cells), "cells")

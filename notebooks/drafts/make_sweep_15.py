@@ -17,7 +17,7 @@ for n in (4, 20):
                  "fid": sc[f"teacher_ddim_{n}_fid"], "fid_floor": sc["fid_floor"],
                  "seconds_per_image": None})
 seen = {(r["sampler"], r["steps"]) for r in rows}
-for line in Path("/tmp/distill/teacher_rows.jsonl").read_text().splitlines():
+for line in Path("notebooks/drafts/teacher_rows_partial_15.jsonl").read_text().splitlines():
     r = json.loads(line)
     if (r["sampler"], r["steps"]) not in seen:
         rows.append(r)

@@ -1,8 +1,8 @@
 import json
-R = "/work/wt-gan/README.md"
+R = "README.md"
 s = open(R).read()
-t = json.load(open("/work/wt-gan/diffusionlab/weights/gan_toy25/manifest.json"))
-h = json.load(open("/work/wt-gan/diffusionlab/weights/gan_shapes/manifest.json"))
+t = json.load(open("diffusionlab/weights/gan_toy25/manifest.json"))
+h = json.load(open("diffusionlab/weights/gan_shapes/manifest.json"))
 s = s.replace("`evaluator`, `inpaint`,", "`evaluator`, `gan_shapes`, `gan_toy25`, `inpaint`,", 1)
 row07 = ("| 07 | `07_diffusion_vs_gans` | D31-Q1 | GAN vs diffusion at the same size and training time: "
          "modes covered on the 25-grid per seed, FID and class coverage on the shapes, loss curves, "
