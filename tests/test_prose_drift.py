@@ -45,15 +45,25 @@ CONSTANTS = {
 # Per notebook (file stem): definitions and settings the lesson states in prose.
 # Each entry needs a reason; prefer printing the number.
 ALLOW: dict[str, set[str]] = {
+    # the KS test's critical value: D < 1.95 sqrt(2/N) with probability 99.9 % (a definition)
+    "01_forward_process": {"1.95", "99.9 %", "0.5"},   # and the point x_0 = (1, -0.5), a setting
+    # Nichol & Dhariwal's finding (skipping the first 20 % of the reverse process); 2x2 averaging
+    # divides the noise variance by 4 (a definition)
+    "02_noise_schedules": {"20 %", "4x"},
+    # SD 1.x's caption dropout and its model card's scale range (literature); CFG's doubled
+    # batch (a definition); the lesson's own thresholds for "clipped" and "off-palette"
+    "09_classifier_free_guidance": {"10%", "1.5", "2x", "0.98", "0.3"},
     # SD's latent is 48x smaller than its image: 3*512*512 / (4*64*64), a definition
     "00_tour": {"48x"},
     "10_latent_diffusion_vae": {"48x"},
+    # SD's inpainting training: caption dropout (literature)
+    "14_inpainting": {"10%"},
 }
 
 _UNIT = r"(?:%|dB|ms|µs|us|s|sec|min|h|MB|KB|kB|GB|x|×)"
 # a number (not part of a longer number, name or version) with an optional unit
 _TOKEN = re.compile(
-    r"(?<![\w.\-/])(?P<num>\d+(?:\.\d+)?)"
+    r"(?<![\w.])(?P<num>\d+(?:\.\d+)?)"
     r"(?:(?P<attached>[x×%])(?![\w\d])|\s?(?P<unit>%|dB|ms|µs|us|s|sec|min|MB|KB|kB|GB)(?![\w\d]))?"
     r"(?![\w]|\.\d)"
 )
