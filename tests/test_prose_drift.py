@@ -60,7 +60,10 @@ ALLOW: dict[str, set[str]] = {
     "14_inpainting": {"10%"},
 }
 
-_UNIT = r"(?:%|dB|ms|µs|us|s|sec|min|h|MB|KB|kB|GB|x|×)"
+# Notebooks whose prose is known to drift and is being fixed elsewhere: the test is expected to
+# fail for them (strict: it turns into a failure the day they pass, so the entry gets removed).
+PENDING: dict[str, str] = {}
+
 # a number (not part of a longer number, name or version) with an optional unit
 _TOKEN = re.compile(
     r"(?<![\w.])(?P<num>\d+(?:\.\d+)?)"
@@ -149,7 +152,9 @@ def drift(path: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(reason=PENDING[p.stem], strict=True)) if p.stem in PENDING
+    else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_markdown_states_no_number_that_no_output_shows(path):
     problems = drift(path)
     assert not problems, (
@@ -170,6 +175,8 @@ def test_markdown_states_no_number_that_no_output_shows(path):
     ("`beta = 0.02` in code, [a link](https://arxiv.org/abs/2006.11239)", []),
     ("> the seed says 7.5 and 0.3\n**Runtime:** about 30 s", []),
     ("scores MSE 0.0044 at t=10; ratio 2.7.", ["0.0044", "2.7"]),
+    ("a range 0.8-1.3 s, a mean of -0.4, a table | 13.36 | 4.67 |", ["0.8", "1.3 s", "0.4", "13.36", "4.67"]),
+    ("SD 1.x, v1.5, torch==2.14.1, 1e-4, $3\\cdot10^{-3}$, ## 3. Claim", []),
 ])
 def test_the_rule_counts_measurements_and_skips_settings(text, expected):
     assert measured_numbers(text) == expected
