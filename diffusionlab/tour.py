@@ -31,7 +31,8 @@ TOUR_PROMPTS = (
 )
 
 # Boxes of the pipeline figure: (key, x, y, title, detail, lessons). Coordinates in a
-# 16 x 7 canvas; the lessons are the notebooks numbered as in DESIGN.md section 5.
+# 16 x 7 canvas; the lessons are the notebooks numbered as in the README's lesson table
+# (CONTRIBUTING.md says how to add one).
 _BOXES = (
     ("tok", 1.6, 5.4, "tokenizer", "words -> 12 token ids\n(SD: 77 BPE tokens)", "08"),
     ("clip", 5.6, 5.4, "CLIP text encoder", "token states c: 12 x 64\n(SDXL: two encoders)",

@@ -137,22 +137,42 @@ def plot_curves(curves: dict, x=None, ax=None, xlabel: str = "timestep t", ylabe
     return ax
 
 
-def show_source(obj, lines: tuple[int, int] | None = None):
-    """Show a library function's or class's source in a notebook, syntax highlighted, with
-    its file and line: rendered from the library itself, so it never drifts from the code.
-    ``lines=(a, b)`` shows only lines a..b of it (1-based, inclusive)."""
+def show_source(obj, lines: tuple[int, int] | None = None, *, start: str | None = None,
+                stop: str | None = None):
+    """Show a library function's, method's or class's source in a notebook, syntax highlighted,
+    with its file and line: rendered from the library itself, so it never drifts from the code.
+
+    ``lines=(a, b)`` shows only lines a..b of it (1-based, inclusive). ``start``/``stop`` pick
+    the lines by text instead, so the excerpt follows the library when it changes: from the first
+    line containing ``start`` to the next line containing ``stop`` (both included; either may be
+    left out to mean the first or the last line)."""
     import inspect
     from pathlib import Path
 
     from IPython.display import Markdown, display
 
+    if lines is not None and (start is not None or stop is not None):
+        raise ValueError("show_source: give either lines=(a, b) or start=/stop= text, not both")
     obj = inspect.unwrap(obj)                   # decorated functions: the library's source
-    source, start = inspect.getsourcelines(obj)
+    source, first = inspect.getsourcelines(obj)
+    if start is not None or stop is not None:
+        a = 0 if start is None else next((i for i, ln in enumerate(source) if start in ln), None)
+        if a is None:
+            raise ValueError(f"show_source: start={start!r} is in no line of {obj.__qualname__}")
+        b = len(source) - 1 if stop is None else next(
+            (i for i in range(a, len(source)) if stop in source[i]), None)
+        if b is None:
+            raise ValueError(f"show_source: stop={stop!r} is in no line of {obj.__qualname__} "
+                             f"after start={start!r}")
+        lines = (a + 1, b + 1)
     if lines is not None:
         a, b = lines
-        source, start = source[a - 1:b], start + a - 1
+        if not 1 <= a <= b <= len(source):
+            raise ValueError(f"show_source: lines must satisfy 1 <= a <= b <= {len(source)} "
+                             f"for {obj.__qualname__}, got {lines}")
+        source, first = source[a - 1:b], first + a - 1
     path = Path(inspect.getsourcefile(obj)).resolve()
     package = Path(__file__).resolve().parent.parent
     shown = path.relative_to(package) if path.is_relative_to(package) else path.name
-    header = f"`{shown}`, line {start}: `{getattr(obj, '__qualname__', obj)}`"
+    header = f"`{shown}`, line {first}: `{getattr(obj, '__qualname__', obj)}`"
     display(Markdown(header + "\n\n```python\n" + "".join(source).rstrip() + "\n```"))

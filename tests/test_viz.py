@@ -61,3 +61,52 @@ def test_plot_curves_draws_each_curve_and_checks_lengths():
     assert ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="has 10 values but x has 4"):
         plot_curves({"a": torch.zeros(10)}, x=torch.arange(4))
+
+
+def _shown(capsys_or_monkeypatch, obj, **kwargs):
+    """The markdown text show_source displays for obj."""
+    import IPython.display
+
+    from diffusionlab import viz
+
+    seen = []
+    capsys_or_monkeypatch.setattr(IPython.display, "display", lambda md: seen.append(md.data))
+    viz.show_source(obj, **kwargs)
+    return seen[0]
+
+
+def test_show_source_renders_the_library_source_with_file_and_line(monkeypatch):
+    import inspect
+
+    from diffusionlab.forward import q_sample
+
+    text = _shown(monkeypatch, q_sample)
+    first_line = inspect.getsourcelines(q_sample)[1]
+    assert text.startswith(f"`diffusionlab/forward.py`, line {first_line}: `q_sample`")
+    assert "```python\ndef q_sample(" in text and text.rstrip().endswith("```")
+
+
+def test_show_source_excerpts_by_line_numbers_and_by_text(monkeypatch):
+    import inspect
+
+    from diffusionlab.samplers import ddim_step
+
+    src, first = inspect.getsourcelines(ddim_step)
+    text = _shown(monkeypatch, ddim_step, lines=(2, 3))
+    assert f"line {first + 1}:" in text and "def ddim_step" not in text
+    assert "".join(src[1:3]).rstrip() in text
+    marker = next(ln for ln in src if "eq. 12" in ln).strip()
+    text = _shown(monkeypatch, ddim_step, start="eq. 12", stop="eq. 12")
+    body = text.split("```python\n")[1].split("\n```")[0]
+    assert body.strip() == marker                       # one line: from start to the next stop
+
+
+def test_show_source_refuses_bad_excerpts(monkeypatch):
+    from diffusionlab.forward import q_sample
+
+    with pytest.raises(ValueError, match="start='no such text'"):
+        _shown(monkeypatch, q_sample, start="no such text")
+    with pytest.raises(ValueError, match="lines must satisfy"):
+        _shown(monkeypatch, q_sample, lines=(5, 2))
+    with pytest.raises(ValueError, match="not both"):
+        _shown(monkeypatch, q_sample, lines=(1, 2), start="def")
