@@ -222,6 +222,59 @@ class TinyCLIP(nn.Module):
 
         return cls.from_pretrained(weights_path("clip"), device=device)
 
+    # ------------------------------------------------------------------ new tokens
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        """The text encoder's token embedding table (vocab_size, hidden): one row per token."""
+        return self.model.text_model.get_input_embeddings()
+
+    def add_token(self, token: str, init_word: str | None = None) -> int:
+        """Add ``token`` to the tokenizer and a row for it to the embedding table (textual
+        inversion, Gal et al. 2022, section 3); returns its id.
+
+        The table grows through ``transformers.CLIPTextModel.resize_token_embeddings`` (the
+        ``CLIPModel``'s text half; a ``CLIPModel`` does not resize itself). The new row starts as a copy of ``init_word``'s row (Gal et al.
+        start from a coarse descriptor such as "sculpture"), or as transformers' default
+        (the mean of the other rows) when ``init_word`` is None. Every other row and weight
+        is left exactly as it was. A token the tokenizer already knows is a ValueError: its
+        row would be overwritten and every prompt using it would change.
+        """
+        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+            raise ValueError(f"token must be one word without spaces, got {token!r}")
+        vocab = self.tokenizer.get_vocab()
+        if token in vocab or token.lower() in vocab:
+            raise ValueError(f"token {token!r} already exists in the tokenizer (id "
+                             f"{vocab.get(token, vocab.get(token.lower()))}); pick a new "
+                             f"placeholder such as '<{token.strip('<>')}-1>'")
+        init_id = None
+        if init_word is not None:
+            if init_word not in vocab:
+                raise ValueError(f"init_word {init_word!r} is not in the vocabulary; pick one "
+                                 f"of {', '.join(sorted(vocab))}")
+            init_id = vocab[init_word]
+        self.tokenizer.add_tokens([token])
+        text = self.model.text_model                     # a transformers CLIPTextModel
+        text.resize_token_embeddings(len(self.tokenizer), mean_resizing=init_id is None)
+        new_id = self.tokenizer.convert_tokens_to_ids(token)
+        table = self.token_embedding
+        if init_id is not None:
+            with torch.no_grad():
+                table.weight[new_id] = table.weight[init_id]
+        self.model.config.text_config.vocab_size = table.num_embeddings
+        return new_id
+
+    def load_token(self, token: str, vector: torch.Tensor) -> int:
+        """Add ``token`` with its learned embedding ``vector`` (hidden,): what loading a
+        textual-inversion file does (diffusers' ``load_textual_inversion``)."""
+        check_tensor("vector", vector, ndim=1)
+        if vector.shape[0] != self.context_dim:
+            raise ValueError(f"vector must have {self.context_dim} entries (the text encoder's "
+                             f"width), got {vector.shape[0]}: an embedding for another model?")
+        new_id = self.add_token(token)
+        with torch.no_grad():
+            self.token_embedding.weight[new_id] = vector.to(self.token_embedding.weight)
+        return new_id
+
     # ------------------------------------------------------------------ encoders
     @property
     def device(self) -> torch.device:
