@@ -127,9 +127,11 @@ def views_images(pipe, prompt_for_view, views, per_view: int = PER_VIEW,
 
 @torch.no_grad()
 def personalization_scores(pipe, prompt_for_view, evaluator=None, per_view: int = PER_VIEW,
-                           seed: int = EVAL_SEED) -> dict:
+                           n_class: int = N_CLASS_EVAL, n_other: int = N_OTHER_EVAL,
+                           class_views: bool = True, seed: int = EVAL_SEED) -> dict:
     """The scores of the module docstring. ``prompt_for_view(view) -> str`` writes the
-    subject's prompt for a view (the method's token in it)."""
+    subject's prompt for a view (the method's token in it). ``n_other`` = 0 and
+    ``class_views`` = False skip those scores (a quicker look, as in the lesson)."""
     from ..metrics.evaluator import ShapesEvaluator
     from ..metrics.subject import is_subject
 
@@ -145,16 +147,18 @@ def personalization_scores(pipe, prompt_for_view, evaluator=None, per_view: int 
                            for p, w in zip(read, wanted)])
     out["recontext"] = float((hit & placed).float().mean())
     out["recontext_subject"] = float(hit.float().mean())
-    circles = pipe([f"a {SUBJECT_CLASS}"] * N_CLASS_EVAL, seed=seed, progress=False).images
+    circles = pipe([f"a {SUBJECT_CLASS}"] * n_class, seed=seed, progress=False).images
     out["class_accuracy"] = ev.prompt_accuracy(circles, f"a {SUBJECT_CLASS}")
     out["class_leak"] = float(is_subject(circles).float().mean())
-    at_views = views_images(pipe, subject_caption, INSTANCE_VIEWS, per_view, seed)
-    out["class_view_accuracy"] = ev.prompt_accuracy(
-        at_views, [subject_caption(v) for v in INSTANCE_VIEWS for _ in range(per_view)])
-    out["class_view_leak"] = float(is_subject(at_views).float().mean())
-    others = make_shapes(N_OTHER_EVAL, seed=seed, caption_style="mixed").captions
-    out["prompt_accuracy"] = ev.prompt_accuracy(pipe(others, seed=seed, progress=False).images,
-                                                others)
+    if class_views:
+        at_views = views_images(pipe, subject_caption, INSTANCE_VIEWS, per_view, seed)
+        out["class_view_accuracy"] = ev.prompt_accuracy(
+            at_views, [subject_caption(v) for v in INSTANCE_VIEWS for _ in range(per_view)])
+        out["class_view_leak"] = float(is_subject(at_views).float().mean())
+    if n_other:
+        others = make_shapes(n_other, seed=seed, caption_style="mixed").captions
+        out["prompt_accuracy"] = ev.prompt_accuracy(
+            pipe(others, seed=seed, progress=False).images, others)
     return {k: round(v, 4) for k, v in out.items()}
 
 
