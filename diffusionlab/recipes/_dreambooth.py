@@ -34,7 +34,7 @@ from ..training import fit
 from ._personalize import (class_latents, dreambooth_prompt, instance_data, file_bytes,
                            personalization_scores, pipe_with_unet)
 
-DEFAULT_STEPS = 400
+DEFAULT_STEPS = 300
 LR = 2e-4
 LORA_LR = 2e-3
 LORA_RANK = 4
