@@ -60,7 +60,7 @@ INIT_WORD = SUBJECT_CLASS         # the new row starts as "circle"'s row
 N_CLASS = 200
 CLASS_SEED = 5150
 EVAL_SEED = 777
-PER_VIEW = 8                      # images per view prompt when scoring
+PER_VIEW = 6                      # images per view prompt when scoring
 N_CLASS_EVAL = 96
 N_OTHER_EVAL = 128
 
