@@ -60,9 +60,9 @@ INIT_WORD = SUBJECT_CLASS         # the new row starts as "circle"'s row
 N_CLASS = 200
 CLASS_SEED = 5150
 EVAL_SEED = 777
-PER_VIEW = 6                      # images per view prompt when scoring
-N_CLASS_EVAL = 96
-N_OTHER_EVAL = 128
+PER_VIEW = 4                      # images per view prompt when scoring
+N_CLASS_EVAL = 64
+N_OTHER_EVAL = 64
 
 
 def rare_words(n_captions: int = 20_000, seed: int = 0) -> list[str]:
