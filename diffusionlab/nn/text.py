@@ -290,8 +290,8 @@ class TinyCLIP(nn.Module):
 
         The table grows through ``transformers.CLIPTextModel.resize_token_embeddings`` (the
         ``CLIPModel``'s text half; a ``CLIPModel`` does not resize itself). The new row starts as a copy of ``init_word``'s row (Gal et al.
-        start from a coarse descriptor such as "sculpture"), or as transformers' default
-        (the mean of the other rows) when ``init_word`` is None. Every other row and weight
+        start from a coarse descriptor such as "sculpture"), or as the mean of the other rows
+        when ``init_word`` is None. Every other row and weight
         is left exactly as it was. A token the tokenizer already knows is a ValueError: its
         row would be overwritten and every prompt using it would change.
         """
@@ -310,12 +310,12 @@ class TinyCLIP(nn.Module):
             init_id = vocab[init_word]
         self.tokenizer.add_tokens([token])
         text = self.model.text_model                     # a transformers CLIPTextModel
-        text.resize_token_embeddings(len(self.tokenizer), mean_resizing=init_id is None)
+        text.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
         new_id = self.tokenizer.convert_tokens_to_ids(token)
         table = self.token_embedding
-        if init_id is not None:
-            with torch.no_grad():
-                table.weight[new_id] = table.weight[init_id]
+        with torch.no_grad():
+            table.weight[new_id] = (table.weight[init_id] if init_id is not None
+                                    else table.weight[:new_id].mean(0))
         self.model.config.text_config.vocab_size = table.num_embeddings
         return new_id
 
