@@ -33,6 +33,9 @@ position, the class prompts do too: a quarter are the bare "a circle", the rest
 Scores (``personalization_scores``), all with the same noise and 20 DDIM steps at the
 default guidance scale:
     fidelity          subject detector (``metrics.subject``) on the 4 trained views' prompts
+    color_match, notch   on the same images: the object is green; mean notch depth (1 - the
+                      wedge's fill; 0 for a whole disc, 1 for
+                      the subject): the parts of the subject, for methods that learn only some
     recontext         on the 14 views never shown (all small ones, 5 large positions): the
                       subject drawn AND the evaluator reads the asked size and position
     recontext_subject the subject drawn at all, on those novel views
@@ -52,7 +55,7 @@ import torch
 
 from ..data.shapes import make_shapes
 from ..data.subjects import (ALL_VIEWS, INSTANCE_VIEWS, NOVEL_VIEWS, SUBJECT_CLASS,
-                             instance_images, random_views, subject_caption)
+                             SUBJECT_COLOR, instance_images, random_views, subject_caption)
 
 IDENTIFIER = "something"          # DreamBooth's rare token ("sks" in SD): see module doc
 PLACEHOLDER = "<sks>"             # textual inversion's new token (S* in Gal et al.)
@@ -133,12 +136,15 @@ def personalization_scores(pipe, prompt_for_view, evaluator=None, per_view: int 
     subject's prompt for a view (the method's token in it). ``n_other`` = 0 and
     ``class_views`` = False skip those scores (a quicker look, as in the lesson)."""
     from ..metrics.evaluator import ShapesEvaluator
-    from ..metrics.subject import is_subject
+    from ..metrics.images import dominant_color
+    from ..metrics.subject import is_subject, notch_depth
 
     ev = ShapesEvaluator.pretrained() if evaluator is None else evaluator
     out = {}
     seen = views_images(pipe, prompt_for_view, INSTANCE_VIEWS, per_view, seed)
     out["fidelity"] = float(is_subject(seen).float().mean())
+    out["color_match"] = sum(c == SUBJECT_COLOR for c in dominant_color(seen)) / seen.shape[0]
+    out["notch"] = float(notch_depth(seen).mean())
     novel = views_images(pipe, prompt_for_view, NOVEL_VIEWS, per_view, seed)
     hit = is_subject(novel)
     wanted = [v for v in NOVEL_VIEWS for _ in range(per_view)]
