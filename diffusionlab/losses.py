@@ -12,6 +12,10 @@ DreamBooth's prior-preservation loss (Ruiz et al. 2023, eq. 2) adds the same
 loss on images the frozen model generated for the bare class prompt:
 
     L = L_instance + lambda L_prior
+
+In practice (diffusers' ``train_dreambooth.py``) the instance and class examples go
+through the U-Net as one concatenated batch and the output is split back in two
+(``dreambooth_batch_loss``); ``dreambooth_loss`` does the whole step.
 """
 from __future__ import annotations
 
@@ -52,3 +56,56 @@ def prior_preservation_loss(instance_loss: torch.Tensor, prior_loss: torch.Tenso
     check_tensor("prior_loss", prior_loss)
     prior_weight = check_number("prior_weight", prior_weight, minimum=0.0)
     return instance_loss + prior_weight * prior_loss
+
+
+def dreambooth_batch_loss(model_output: torch.Tensor, target: torch.Tensor, num_instance: int,
+                          prior_weight: float = 1.0) -> torch.Tensor:
+    """Ruiz et al. 2023, eq. 2 on one concatenated batch: rows ``[:num_instance]`` are the
+    subject's images (instance prompt "a [V] circle"), the rest are class images the frozen
+    model generated for the class prompt ("a circle"):
+
+        L = mean_inst || eps - eps_theta ||^2 + lambda mean_class || eps - eps_theta ||^2
+
+    Each part is averaged over its own rows, so lambda weighs the two losses whatever the
+    batch split. With no class rows (``num_instance`` = batch) it is the instance loss
+    alone: DreamBooth without prior preservation.
+    """
+    check_tensor("model_output", model_output, min_ndim=1)
+    check_tensor("target", target, min_ndim=1)
+    check_same_shape("model_output", model_output, "target", target)
+    B = model_output.shape[0]
+    if isinstance(num_instance, bool) or not isinstance(num_instance, int) or not 1 <= num_instance <= B:
+        raise ValueError(f"num_instance must be an int from 1 to the batch size {B}, "
+                         f"got {num_instance!r}")
+    prior_weight = check_number("prior_weight", prior_weight, minimum=0.0)
+    instance = F.mse_loss(model_output[:num_instance], target[:num_instance])
+    if num_instance == B:
+        return instance
+    prior = F.mse_loss(model_output[num_instance:], target[num_instance:])
+    return prior_preservation_loss(instance, prior, prior_weight)                # eq. 2
+
+
+def dreambooth_loss(model, schedule: NoiseSchedule, instance_x0: torch.Tensor,
+                    instance_context: torch.Tensor, class_x0: torch.Tensor | None = None,
+                    class_context: torch.Tensor | None = None, prior_weight: float = 1.0,
+                    prediction_type: str = "epsilon",
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """One DreamBooth step's loss: instance and class latents (with their prompts' token
+    states) noised at independent t ~ U{0..T-1}, one U-Net pass over the concatenated
+    batch, ``dreambooth_batch_loss``. Without ``class_x0`` it is plain fine-tuning on the
+    instance images."""
+    check_tensor("instance_x0", instance_x0, min_ndim=2)
+    x0, context = instance_x0, instance_context
+    if class_x0 is not None:
+        if class_context is None:
+            raise ValueError("class_context is required with class_x0 (the class prompt's "
+                             "token states)")
+        x0 = torch.cat([instance_x0, class_x0])
+        context = torch.cat([instance_context, class_context])
+    B = x0.shape[0]
+    t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    x_t = q_sample(schedule, x0, t, noise)
+    target = training_target(schedule, x0, noise, t, prediction_type)
+    return dreambooth_batch_loss(model(x_t, t, context), target, instance_x0.shape[0],
+                                 prior_weight)

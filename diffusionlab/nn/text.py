@@ -149,6 +149,62 @@ def contrastive_loss(text_emb: torch.Tensor, image_emb: torch.Tensor, logit_scal
     return (loss_t + loss_i) / 2
 
 
+def mask_embedding_grad(grad: torch.Tensor, token_ids) -> torch.Tensor:
+    """The gradient of an embedding table (vocab, dim) with every row zeroed except the rows
+    ``token_ids``: the update of textual inversion (Gal et al. 2022, eq. 2 optimizes v* only),
+    as diffusers' ``textual_inversion.py`` keeps the other rows fixed."""
+    check_tensor("grad", grad, ndim=2)
+    ids = torch.as_tensor(token_ids, dtype=torch.long, device=grad.device).reshape(-1)
+    keep = torch.zeros(grad.shape[0], 1, dtype=grad.dtype, device=grad.device)
+    keep[ids] = 1
+    return grad * keep
+
+
+def save_textual_inversion(clip, token: str, directory, manifest: dict | None = None) -> Path:
+    """Write the one learned vector alone: ``model.safetensors`` = {token: (dim,)} (the
+    format of diffusers' ``learned_embeds.safetensors``) and ``config.json``."""
+    import json
+
+    from safetensors.torch import save_file
+
+    token_id = clip.tokenizer.get_vocab().get(token)
+    if token_id is None:
+        raise ValueError(f"token {token!r} is not in the tokenizer (add_token it first)")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vector = clip.token_embedding.weight[token_id].detach().cpu().clone()
+    save_file({token: vector}, str(directory / "model.safetensors"))
+    config = {"token": token, "dim": int(vector.shape[0]), "base_model": "clip"}
+    (directory / "config.json").write_text(
+        json.dumps({"class": "TextualInversion", "config": config}, indent=2) + "\n")
+    if manifest is not None:
+        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return directory
+
+
+def load_textual_inversion(clip, directory) -> str:
+    """Add the token saved in ``directory`` (``save_textual_inversion``) to ``clip`` with its
+    vector; returns the token (diffusers' ``pipe.load_textual_inversion``)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    cfg = directory / "config.json"
+    if not cfg.is_file() or not (directory / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{directory} is not a textual-inversion folder (needs "
+                                f"config.json and model.safetensors)")
+    meta = json.loads(cfg.read_text())
+    if meta.get("class") != "TextualInversion":
+        raise ValueError(f"{directory} holds a {meta.get('class')!r}, not a TextualInversion")
+    state = load_file(str(directory / "model.safetensors"))
+    if len(state) != 1:
+        raise ValueError(f"{directory}: a textual inversion holds one vector, got {len(state)}")
+    (token, vector), = state.items()
+    clip.load_token(token, vector)
+    return token
+
+
 class TinyCLIP(nn.Module):
     """``transformers.CLIPModel`` at toy scale plus its word-level tokenizer.
 
@@ -221,6 +277,74 @@ class TinyCLIP(nn.Module):
         from ..checkpoints import weights_path
 
         return cls.from_pretrained(weights_path("clip"), device=device)
+
+    # ------------------------------------------------------------------ new tokens
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        """The text encoder's token embedding table (vocab_size, hidden): one row per token."""
+        return self.model.text_model.get_input_embeddings()
+
+    def add_token(self, token: str, init_word: str | None = None) -> int:
+        """Add ``token`` to the tokenizer and a row for it to the embedding table (textual
+        inversion, Gal et al. 2022, section 3); returns its id.
+
+        The table grows through ``transformers.CLIPTextModel.resize_token_embeddings`` (the
+        ``CLIPModel``'s text half; a ``CLIPModel`` does not resize itself). The new row starts as a copy of ``init_word``'s row (Gal et al.
+        start from a coarse descriptor such as "sculpture"), or as the mean of the other rows
+        when ``init_word`` is None. Every other row and weight
+        is left exactly as it was. A token the tokenizer already knows is a ValueError: its
+        row would be overwritten and every prompt using it would change.
+        """
+        if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+            raise ValueError(f"token must be one word without spaces, got {token!r}")
+        vocab = self.tokenizer.get_vocab()
+        if token in vocab or token.lower() in vocab:
+            raise ValueError(f"token {token!r} already exists in the tokenizer (id "
+                             f"{vocab.get(token, vocab.get(token.lower()))}); pick a new "
+                             f"placeholder such as '<{token.strip('<>')}-1>'")
+        init_id = None
+        if init_word is not None:
+            if init_word not in vocab:
+                raise ValueError(f"init_word {init_word!r} is not in the vocabulary; pick one "
+                                 f"of {', '.join(sorted(vocab))}")
+            init_id = vocab[init_word]
+        self.tokenizer.add_tokens([token])
+        text = self.model.text_model                     # a transformers CLIPTextModel
+        text.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
+        new_id = self.tokenizer.convert_tokens_to_ids(token)
+        table = self.token_embedding
+        with torch.no_grad():
+            table.weight[new_id] = (table.weight[init_id] if init_id is not None
+                                    else table.weight[:new_id].mean(0))
+        self.model.config.text_config.vocab_size = table.num_embeddings
+        return new_id
+
+    def load_token(self, token: str, vector: torch.Tensor) -> int:
+        """Add ``token`` with its learned embedding ``vector`` (hidden,): what loading a
+        textual-inversion file does (diffusers' ``load_textual_inversion``)."""
+        check_tensor("vector", vector, ndim=1)
+        if vector.shape[0] != self.context_dim:
+            raise ValueError(f"vector must have {self.context_dim} entries (the text encoder's "
+                             f"width), got {vector.shape[0]}: an embedding for another model?")
+        new_id = self.add_token(token)
+        with torch.no_grad():
+            self.token_embedding.weight[new_id] = vector.to(self.token_embedding.weight)
+        return new_id
+
+    def train_only_tokens(self, token_ids) -> torch.utils.hooks.RemovableHandle:
+        """Freeze every parameter but the embedding table, and mask the table's gradient so
+        that only the rows ``token_ids`` can change (textual inversion: one row trains).
+        Returns the gradient hook's handle (``.remove()`` it to undo the mask). With an
+        optimizer without weight decay, every other row stays bit-identical: its gradient
+        is exactly 0, so Adam's moments stay 0 and its update is 0."""
+        self.requires_grad_(False)
+        weight = self.token_embedding.weight
+        weight.requires_grad_(True)
+        ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(-1)
+        if ids.numel() == 0 or int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]:
+            raise ValueError(f"token_ids must be ids in 0..{weight.shape[0] - 1}, got "
+                             f"{ids.tolist()}")
+        return weight.register_hook(lambda grad: mask_embedding_grad(grad, ids))
 
     # ------------------------------------------------------------------ encoders
     @property
