@@ -138,17 +138,20 @@ class LoRALayer(nn.Module):
         for name in (list(self.lora_A) if names is None else names):
             if name in self.merged:
                 continue
+            if not self.merged:                      # keep W itself for an exact unmerge
+                self._unmerged_weight = self.base.weight.detach().clone()
             factor = self.scale[name]
             self.base.weight += factor * self.delta_weight(name)
             self.merged[name] = factor
 
     @torch.no_grad()
     def unmerge(self) -> None:
-        """W <- W - s (alpha / r) B A for every merged adapter, with the strength it was
-        merged at (so changing ``scale`` after merging cannot leave a residue)."""
-        for name, factor in list(self.merged.items()):
-            self.base.weight -= factor * self.delta_weight(name)
-            del self.merged[name]
+        """Undo ``merge``: W <- W - s (alpha / r) B A. The weight kept at merge time is put
+        back, so W is restored bit for bit (subtracting would leave float rounding, ~1e-7)."""
+        if self.merged:
+            self.base.weight.copy_(self._unmerged_weight)
+            del self._unmerged_weight
+            self.merged.clear()
 
     def extra_repr(self) -> str:
         return ", ".join(f"{n}: rank={self.rank[n]}, alpha={self.alpha[n]:g}, "
