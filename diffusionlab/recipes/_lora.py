@@ -77,8 +77,10 @@ def adapter_scores(pipe, evaluator=None, n: int = EVAL_PROMPTS, guidance_scale: 
     plain = eval_prompts(n)
     triggered = with_trigger(plain)
     full = make_shapes(n, seed=EVAL_SEED + 1).captions
-    gen = (lambda prompts: pipe(prompts, guidance_scale=guidance_scale, seed=seed,
-                                progress=False).images)
+
+    def gen(prompts):
+        return pipe(prompts, guidance_scale=guidance_scale, seed=seed, progress=False).images
+
     img_trig, img_plain, img_full = gen(triggered), gen(plain), gen(full)
     return {"style_triggered": style_score(img_trig), "style_plain": style_score(img_plain),
             "prompt_accuracy_plain": evaluator.prompt_accuracy(img_full, full),
