@@ -1,14 +1,15 @@
 """Recipe: the adapters lesson 12 compares (``weights/lora_sweep/<variant>``), all trained like
 ``lora_outlined`` (``recipes/_lora.py``: same data, steps, learning rate and seed):
 
-    rank1, rank2, rank4, rank8, rank16   every attention projection, rank r (alpha = r)
+    rank1, rank2, rank8, rank16          every attention projection, rank r (alpha = r); rank 4
+                                         is ``lora_outlined`` itself (same recipe, same seed)
     cross_attention                      only cross-attention's to_q/k/v/out (the seed's claim)
     attention_ff_conv                    attention + feed-forward + the ResBlocks' and the
                                          spatial transformers' convolutions
 
 The two other target sets get the rank that brings their trainable parameters closest to
 those of every attention projection at rank 4 (``equal_budget_rank``), so the target-set
-comparison is at (nearly) equal parameter budgets; "attention at rank 4" is ``rank4``.
+comparison is at (nearly) equal parameter budgets; "attention at rank 4" is ``lora_outlined``.
 Each variant's facts and scores go to its folder's manifest.json, and a summary of all of
 them to ``lora_sweep/manifest.json``.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from ..nn.lora import ATTENTION, TARGET_SETS, inject_lora, remove_lora
 from ._lora import DEFAULT_STEPS, encode_style_data, score_folder, train_and_save
 
-RANKS = (1, 2, 4, 8, 16)
+RANKS = (1, 2, 8, 16)             # and 4: lora_outlined
 BUDGET_RANK = 4                  # the target sets are compared at attention-rank-4's budget
 OTHER_SETS = ("cross_attention", "attention_ff_conv")
 
