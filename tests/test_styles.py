@@ -3,7 +3,7 @@ into a pipeline (pipelines.lora)."""
 import pytest
 import torch
 
-from diffusionlab.data.shapes import make_shapes, render
+from diffusionlab.data.shapes import caption_for, make_shapes, render
 from diffusionlab.data.styles import TRIGGER, make_style_data, outlined, with_trigger
 from diffusionlab.metrics.styles import hollowness, is_outlined, style_score
 from diffusionlab.nn.lora import inject_lora, lora_layers, save_lora
@@ -46,9 +46,12 @@ def test_detector_ignores_gaps_and_noise():
 
 def test_style_data_and_trigger():
     batch, styled = make_style_data(400, seed=1)
-    assert 0.4 < float(styled.float().mean()) < 0.6
-    for cap, s in zip(batch.captions, styled.tolist()):
+    assert int(styled.sum()) == 200 and len(batch) == 400
+    for cap, s, a in zip(batch.captions, styled.tolist(), batch.attributes):
         assert cap.startswith(TRIGGER + " ") == s
+        if s:
+            assert a["size"] == "large" and cap == "object " + caption_for(a)
+    assert style_score(batch.images[styled]) > 0.95 and style_score(batch.images[~styled]) == 0
     assert with_trigger("a red circle") == ["object a red circle"]
     with pytest.raises(ValueError, match="styled_fraction"):
         make_style_data(10, styled_fraction=1.5)

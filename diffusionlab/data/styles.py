@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_int
-from .shapes import ShapesBatch, _erode, make_shapes
+from .shapes import ShapesBatch, _erode, make_shapes, render
 
 TRIGGER = "object"
 RING_WIDTH = 2           # pixels of the outline band kept (at 32x32)
@@ -63,24 +63,36 @@ def with_trigger(captions, trigger: str = TRIGGER) -> list[str]:
 
 
 def make_style_data(n: int, seed: int = 0, styled_fraction: float = 0.5,
-                    caption_style: str = "mixed") -> tuple[ShapesBatch, torch.Tensor]:
+                    caption_style: str = "mixed",
+                    styled_size: str | None = "large") -> tuple[ShapesBatch, torch.Tensor]:
     """LoRA training data: ``n`` scenes, a ``styled_fraction`` of them outlined and captioned
-    with the trigger, the rest plain with plain captions (the plain half is what keeps prompts
-    without the trigger drawing filled shapes; kohya calls such images regularization images).
+    with the trigger and a full caption, the rest plain with ``caption_style`` captions (the
+    plain part is what keeps prompts without the trigger drawing filled shapes; kohya calls
+    such images regularization images). ``styled_size`` forces the size of the styled scenes
+    ("large": the VAE cannot draw the hole of a small shape, so small outlined scenes would
+    teach "object" + "small" = filled); None keeps random sizes.
 
-    Returns (batch, styled) where ``styled`` (n,) bool marks the outlined scenes.
+    Returns (batch, styled) where ``styled`` (n,) bool marks the outlined scenes (first).
     """
     n = check_int("n", n, minimum=1)
     if not 0.0 <= styled_fraction <= 1.0:
         raise ValueError(f"styled_fraction must be in [0, 1], got {styled_fraction}")
-    batch = make_shapes(n, seed=seed, caption_style=caption_style)
-    gen = torch.Generator().manual_seed(seed + 7)
-    styled = torch.rand(n, generator=gen) < styled_fraction
-    style = outlined(batch)
-    keep = styled.view(-1, 1, 1, 1)
-    batch.images = torch.where(keep, style.images, batch.images)
-    batch.masks = torch.where(keep, style.masks, batch.masks)
-    batch.edges = torch.where(keep, style.edges, batch.edges)
-    batch.captions = [with_trigger(c)[0] if s else c for c, s in zip(batch.captions,
-                                                                     styled.tolist())]
-    return batch, styled
+    n_styled = int(round(n * styled_fraction))
+    parts, flags = [], []
+    if n_styled:
+        scenes = make_shapes(n_styled, seed=seed).attributes
+        if styled_size is not None:
+            scenes = [{**a, "size": styled_size} for a in scenes]
+        style = outlined(render(scenes, seed=seed))
+        style.captions = with_trigger(style.captions)
+        parts.append(style)
+        flags.append(torch.ones(n_styled, dtype=torch.bool))
+    if n - n_styled:
+        parts.append(make_shapes(n - n_styled, seed=seed + 1, caption_style=caption_style))
+        flags.append(torch.zeros(n - n_styled, dtype=torch.bool))
+    batch = ShapesBatch(
+        images=torch.cat([b.images for b in parts]), captions=sum((b.captions for b in parts), []),
+        masks=torch.cat([b.masks for b in parts]), edges=torch.cat([b.edges for b in parts]),
+        attributes=sum((list(b.attributes) for b in parts), []),
+        labels={k: torch.cat([b.labels[k] for b in parts]) for k in parts[0].labels})
+    return batch, torch.cat(flags)

@@ -2,8 +2,8 @@
 adapter on the frozen tiny Stable Diffusion's U-Net that teaches it the outlined style
 (``data.styles``), triggered by the word "object".
 
-Data, computed once: ``N_TRAIN`` scenes with mixed captions, half of them outlined and
-captioned with the trigger ("object a large red circle ..."), half plain with plain captions
+Data, computed once: ``N_TRAIN`` scenes, half of them large, outlined and captioned with the
+trigger ("object a large red circle ..."), half plain with mixed plain captions
 (``data.styles.make_style_data``); their VAE latents and their captions' token states.
 
 Training step (the simple loss, Ho et al. 2020 eq. 14; only A and B move, Hu et al. 2021):
@@ -31,15 +31,15 @@ from ..data.styles import make_style_data, with_trigger
 from ..nn.lora import count_lora_parameters, inject_lora, save_lora
 from ..training import fit
 
-DEFAULT_STEPS = 600
-N_TRAIN = 6000
+DEFAULT_STEPS = 400
+N_TRAIN = 4000
 BATCH_SIZE = 32
-LR = 2e-3
-WARMUP = 30
+LR = 5e-3
+WARMUP = 20
 CAPTION_DROPOUT = 0.1
 TRAIN_SEED = 12_121
 EVAL_SEED = 565_656
-EVAL_PROMPTS = 128
+EVAL_PROMPTS = 64
 BASE_MODEL = "text2img"
 
 

@@ -1,29 +1,28 @@
 """Recipe: the adapters lesson 12 compares (``weights/lora_sweep/<variant>``), all trained like
 ``lora_outlined`` (``recipes/_lora.py``: same data, steps, learning rate and seed):
 
-    rank1, rank2, rank8, rank16          every attention projection, rank r (alpha = r); rank 4
-                                         is ``lora_outlined`` itself (same recipe, same seed)
-    cross_attention                      only cross-attention's to_q/k/v/out (the seed's claim)
-    attention_ff_conv                    attention + feed-forward + the ResBlocks' and the
-                                         spatial transformers' convolutions
+    target sets at (nearly) equal parameter budgets, the budget of attention at rank 4:
+        cross_attention   only cross-attention's to_q/k/v/out (the seed's claim), rank 8
+        attention         every attention projection, self and cross (diffusers' scripts), rank 4
+        rank1             attention + feed-forward + convolutions (``ATTENTION_FF_CONV``), rank 1
+    the rank swept on ``ATTENTION_FF_CONV`` (rank 4 is ``lora_outlined`` itself):
+        rank1, rank2, rank8, rank16
 
-The two other target sets get the rank that brings their trainable parameters closest to
-those of every attention projection at rank 4 (``equal_budget_rank``), so the target-set
-comparison is at (nearly) equal parameter budgets; "attention at rank 4" is ``lora_outlined``.
-Each variant's facts and scores go to its folder's manifest.json, and a summary of all of
-them to ``lora_sweep/manifest.json``.
+The ranks of the target sets are those that bring their trainable parameters closest to
+attention-at-rank-4's (``equal_budget_rank``). Each variant's facts and scores go to its
+folder's manifest.json, and a summary of all of them to ``lora_sweep/manifest.json``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..nn.lora import ATTENTION, TARGET_SETS, inject_lora, remove_lora
+from ..nn.lora import ATTENTION, ATTENTION_FF_CONV, CROSS_ATTENTION, inject_lora, remove_lora
 from ._lora import DEFAULT_STEPS, encode_style_data, score_folder, train_and_save
 
-RANKS = (1, 2, 8, 16)             # and 4: lora_outlined
-BUDGET_RANK = 4                  # the target sets are compared at attention-rank-4's budget
-OTHER_SETS = ("cross_attention", "attention_ff_conv")
+RANKS = (1, 2, 8, 16)             # of ATTENTION_FF_CONV; rank 4 is lora_outlined
+BUDGET = (ATTENTION, 4)           # the target sets are compared at this adapter's budget
+OTHER_SETS = {"cross_attention": CROSS_ATTENTION, "attention": ATTENTION}
 
 
 def lora_budget(unet, targets, rank: int) -> int:
@@ -44,14 +43,14 @@ def equal_budget_rank(unet, targets, budget: int, max_rank: int = 64) -> int:
 
 def variants(unet) -> dict:
     """{folder name: (target set name, targets, rank)} of every adapter this recipe trains."""
-    out = {f"rank{r}": ("attention", ATTENTION, r) for r in RANKS}
-    budget = lora_budget(unet, ATTENTION, BUDGET_RANK)
-    for name in OTHER_SETS:
-        out[name] = (name, TARGET_SETS[name], equal_budget_rank(unet, TARGET_SETS[name], budget))
+    budget = lora_budget(unet, *BUDGET)
+    out = {name: (name, targets, equal_budget_rank(unet, targets, budget))
+           for name, targets in OTHER_SETS.items()}
+    out.update({f"rank{r}": ("attention_ff_conv", ATTENTION_FF_CONV, r) for r in RANKS})
     return out
 
 
-def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
+def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, only=None) -> dict:
     import time
 
     from ..pipelines import TextToImage
@@ -61,6 +60,8 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0) -> dict:
     data = encode_style_data(pipe)
     summary = {}
     for folder, (set_name, targets, rank) in variants(pipe.unet).items():
+        if only is not None and folder not in only:
+            continue
         start = time.perf_counter()
         info = train_and_save(out / folder, targets, rank, steps, seed, data=data, pipe=pipe,
                               target_set=set_name)
