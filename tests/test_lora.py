@@ -141,8 +141,8 @@ def test_merge_equals_unmerged_and_unmerge_restores(targets):
         remove_lora(unet)
         assert not lora_layers(unet)
         for k, v in unet.state_dict().items():
-            assert torch.allclose(v, original[k], atol=1e-6), k
-        assert torch.allclose(unet(x, t, c), base_out, atol=1e-5)
+            assert torch.equal(v, original[k]), k           # unmerge restores W bit for bit
+        assert torch.equal(unet(x, t, c), base_out)
 
 
 def test_only_adapter_trains_and_state_dict_has_only_adapter():
@@ -268,3 +268,22 @@ def test_bad_inputs():
     merge_lora(unet)
     with pytest.raises(RuntimeError, match="unmerge_lora"):
         set_lora_scale(unet, 0.5)
+
+
+def test_sd15_shapes_match_diffusers():
+    """The lesson's SD 1.5 arithmetic, checked against diffusers' own U-Net (built on the meta
+    device: no weights, no download)."""
+    diffusers = pytest.importorskip("diffusers")
+    config = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                  block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
+                  attention_head_dim=8,
+                  down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                  up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+    with torch.device("meta"):
+        unet = diffusers.UNet2DConditionModel(**config)
+    assert sum(p.numel() for p in unet.parameters()) == lora.SD15_UNET_PARAMETERS
+    theirs = sorted((m.in_features, m.out_features) for n, m in unet.named_modules()
+                    if isinstance(m, nn.Linear) and n.split(".")[-1] in ("to_q", "to_k", "to_v")
+                    or n.endswith("to_out.0"))
+    ours = sorted((d_in, d_out) for _, d_in, d_out in lora.sd15_attention_layers())
+    assert ours == theirs and len(ours) == 32 * 4

@@ -138,17 +138,20 @@ class LoRALayer(nn.Module):
         for name in (list(self.lora_A) if names is None else names):
             if name in self.merged:
                 continue
+            if not self.merged:                      # keep W itself for an exact unmerge
+                self._unmerged_weight = self.base.weight.detach().clone()
             factor = self.scale[name]
             self.base.weight += factor * self.delta_weight(name)
             self.merged[name] = factor
 
     @torch.no_grad()
     def unmerge(self) -> None:
-        """W <- W - s (alpha / r) B A for every merged adapter, with the strength it was
-        merged at (so changing ``scale`` after merging cannot leave a residue)."""
-        for name, factor in list(self.merged.items()):
-            self.base.weight -= factor * self.delta_weight(name)
-            del self.merged[name]
+        """Undo ``merge``: W <- W - s (alpha / r) B A. The weight kept at merge time is put
+        back, so W is restored bit for bit (subtracting would leave float rounding, ~1e-7)."""
+        if self.merged:
+            self.base.weight.copy_(self._unmerged_weight)
+            del self._unmerged_weight
+            self.merged.clear()
 
     def extra_repr(self) -> str:
         return ", ".join(f"{n}: rank={self.rank[n]}, alpha={self.alpha[n]:g}, "
@@ -496,8 +499,36 @@ def lora_delta(layer: LoRALayer, name: str = "default") -> torch.Tensor:
     return layer.scale[name] * layer.delta_weight(name)
 
 
+# ---------------------------------------------------------------------------- SD 1.5 at scale
+# Stable Diffusion 1.5's U-Net (diffusers' UNet2DConditionModel config of
+# runwayml/stable-diffusion-v1-5): block_out_channels (320, 640, 1280, 1280), cross-attention to
+# 768-wide CLIP states, one transformer block per attention, attention in the first three down
+# levels (2 each), the middle (1) and the last three up levels (3 each): 16 transformer blocks,
+# 32 attention layers. tests/test_lora.py checks both numbers against diffusers itself.
+SD15_UNET_PARAMETERS = 859_520_964
+SD15_TRANSFORMER_CHANNELS = (320,) * 2 + (640,) * 2 + (1280,) * 2 + (1280,) + \
+    (1280,) * 3 + (640,) * 3 + (320,) * 3             # down 0-2, mid, up 1-3
+SD15_CONTEXT_DIM = 768
+
+
+def sd15_attention_layers(context_dim: int = SD15_CONTEXT_DIM) -> list[tuple[str, int, int]]:
+    """(name, d_in, d_out) of every attention projection of SD 1.5's U-Net: per transformer
+    block of width C, self-attention's to_q/k/v/out (C -> C) and cross-attention's to_q (C -> C),
+    to_k/to_v (768 -> C) and to_out (C -> C)."""
+    layers = []
+    for i, c in enumerate(SD15_TRANSFORMER_CHANNELS):
+        for p in ("to_q", "to_k", "to_v", "to_out"):
+            layers.append((f"block{i}.attn1.{p}", c, c))
+        layers.append((f"block{i}.attn2.to_q", c, c))
+        layers.append((f"block{i}.attn2.to_k", context_dim, c))
+        layers.append((f"block{i}.attn2.to_v", context_dim, c))
+        layers.append((f"block{i}.attn2.to_out", c, c))
+    return layers
+
+
 __all__ = ["LoRALayer", "LoRALinear", "LoRAConv2d", "inject_lora", "merge_lora", "unmerge_lora",
            "remove_lora", "set_lora_scale", "lora_state_dict", "lora_parameters", "lora_config",
            "save_lora", "load_lora", "read_lora_config", "lora_layers", "adapter_names",
            "count_lora_parameters", "lora_num_parameters", "lora_delta", "DEFAULT_TARGETS",
-           "CROSS_ATTENTION", "ATTENTION", "ATTENTION_FF_CONV", "TARGET_SETS"]
+           "CROSS_ATTENTION", "ATTENTION", "ATTENTION_FF_CONV", "TARGET_SETS",
+           "SD15_UNET_PARAMETERS", "sd15_attention_layers"]

@@ -17,6 +17,7 @@ import torch
 from .._checks import check_choice, check_int, check_number, check_tensor
 from ..samplers import SchedulerConfig
 from ..schedules import NoiseSchedule
+from .lora import LoRALoaderMixin
 
 # Chosen by measurement (diffusionlab/weights/text2img/manifest.json): the smallest scale
 # at which the shipped model draws what the prompt says, before saturation sets in.
@@ -142,7 +143,7 @@ def match_batch(name: str, x: torch.Tensor, batch: int) -> torch.Tensor:
                      f"one per image")
 
 
-class DiffusionPipeline:
+class DiffusionPipeline(LoRALoaderMixin):
     """Tokenizer + text encoder, U-Net, noise schedule with its sampler, VAE.
 
     Args:
@@ -205,9 +206,13 @@ class DiffusionPipeline:
         """A pipeline around the U-Net checkpoint in ``directory`` (config.json,
         model.safetensors, scheduler_config.json) with the shipped VAE and text encoder
         (or the ``vae`` / ``clip`` given)."""
+        from pathlib import Path
+
         unet, vae, clip, config = cls.load_parts(directory, device, vae, clip)
-        return cls(unet, vae, clip, config.make_schedule(), config.prediction_type,
+        pipe = cls(unet, vae, clip, config.make_schedule(), config.prediction_type,
                    config.timestep_spacing, config.steps_offset)
+        pipe.name_or_path = Path(directory).name      # checked against a LoRA adapter's base
+        return pipe
 
     @property
     def scheduler_config(self) -> SchedulerConfig:
