@@ -21,7 +21,7 @@ from pathlib import Path
 from ..nn.lora import ATTENTION, ATTENTION_FF_CONV, CROSS_ATTENTION, inject_lora, remove_lora
 from ._lora import DEFAULT_STEPS, encode_style_data, score_folder, train_and_save
 
-RANKS = (1, 2)                    # of ATTENTION_FF_CONV; rank 4 is lora_outlined
+RANKS = (1, 2, 8, 16)             # of ATTENTION_FF_CONV; rank 4 is lora_outlined
 BUDGET = (ATTENTION, 4)           # the target sets are compared at this adapter's budget
 OTHER_SETS = {"cross_attention": CROSS_ATTENTION, "attention": ATTENTION}
 
