@@ -31,6 +31,16 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
+def check_captions(captions, n: int) -> list:
+    """``captions``: one str for all ``n`` images, or a sequence of exactly ``n`` strings."""
+    if isinstance(captions, str):
+        return [captions] * n
+    captions = list(captions)
+    if len(captions) != n:
+        raise ValueError(f"captions has {len(captions)} entries but images has {n}")
+    return captions
+
+
 def check_choice(name: str, value, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_int, check_tensor
+from .._checks import check_captions, check_int, check_tensor
 from ..checkpoints import load_checkpoint, weights_path
 from ..data.shapes import ATTRIBUTES, parse_caption
 from .fid import frechet_distance
@@ -163,12 +163,7 @@ class ShapesEvaluator(nn.Module):
         check_tensor("images", images, ndim=4)
         if images.shape[0] == 0:
             raise ValueError("images must hold at least one image, got an empty batch")
-        if isinstance(captions, str):
-            captions = [captions] * images.shape[0]
-        captions = list(captions)
-        if len(captions) != images.shape[0]:
-            raise ValueError(f"captions has {len(captions)} entries but images has "
-                             f"{images.shape[0]}")
+        captions = check_captions(captions, images.shape[0])
         wanted = [parse_caption(c) for c in captions]               # unknown words raise here
         predicted = self.predict(images)
         return [{k: pred[k] == v for k, v in want.items()} for want, pred in zip(wanted, predicted)]

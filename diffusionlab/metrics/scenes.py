@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_int, check_number, check_tensor
+from .._checks import check_captions, check_int, check_number, check_tensor
 from ..data.glyphs import GLYPH_HEIGHT, GLYPH_WIDTH, LETTERS, WORD_GAP, glyph_bitmaps
 from ..data.scenes import clearance, parse_scene_caption, position_of, wanted_objects
 from ..data.shapes import COLORS, SHAPES, SIZES
@@ -280,12 +280,7 @@ class SceneReader:
         """Read ``images`` and score them against ``captions`` (one per image, or one str
         for all): see ``score_scenes``."""
         check_tensor("images", images, ndim=4)
-        if isinstance(captions, str):
-            captions = [captions] * images.shape[0]
-        captions = list(captions)
-        if len(captions) != images.shape[0]:
-            raise ValueError(f"captions has {len(captions)} entries but images has "
-                             f"{images.shape[0]}")
+        captions = check_captions(captions, images.shape[0])
         phrases = [parse_scene_caption(c) for c in captions]        # bad captions raise here
         return score_scenes(phrases, self.read(images))
 

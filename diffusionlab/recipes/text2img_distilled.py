@@ -126,21 +126,16 @@ def score(directory: Path, n: int = text2img.EVAL_PROMPTS, fid_images: int = tex
     student = DistilledTextToImage.from_directory(directory)
     teacher = TextToImage.pretrained()
     scores = {}
-    for steps in STUDENT_STEPS:
-        # the student accepts only its distilled scale (one U-Net pass per step)
-        acc = text2img.prompt_accuracy_by_scale(student, evaluator, (GUIDANCE_SCALE,), n=n,
+    # the student accepts only its distilled scale (one U-Net pass per step)
+    runs = [("student", student, s) for s in STUDENT_STEPS]
+    runs += [("teacher_ddim", teacher, s) for s in teacher_steps]
+    for name, pipe, steps in runs:
+        acc = text2img.prompt_accuracy_by_scale(pipe, evaluator, (GUIDANCE_SCALE,), n=n,
                                                 num_inference_steps=steps)[GUIDANCE_SCALE]
-        fid, floor = text2img.fid_against_real(student, evaluator, GUIDANCE_SCALE,
+        fid, floor = text2img.fid_against_real(pipe, evaluator, GUIDANCE_SCALE,
                                                n=fid_images, num_inference_steps=steps)
-        scores[f"student_{steps}_prompt_accuracy"] = acc
-        scores[f"student_{steps}_fid"] = fid
-    for steps in teacher_steps:
-        acc = text2img.prompt_accuracy_by_scale(teacher, evaluator, (GUIDANCE_SCALE,), n=n,
-                                                num_inference_steps=steps)[GUIDANCE_SCALE]
-        fid, floor = text2img.fid_against_real(teacher, evaluator, GUIDANCE_SCALE,
-                                               n=fid_images, num_inference_steps=steps)
-        scores[f"teacher_ddim_{steps}_prompt_accuracy"] = acc
-        scores[f"teacher_ddim_{steps}_fid"] = fid
+        scores[f"{name}_{steps}_prompt_accuracy"] = acc
+        scores[f"{name}_{steps}_fid"] = fid
     scores["fid_floor"] = floor
     return {k: round(v, 4) for k, v in scores.items()}
 
