@@ -383,20 +383,21 @@ plt.show()
 md(r'''
 ## 4. Quality against the number of U-Net evaluations
 
-Computed once (`weights/text2img_distilled/sweep.json`: the student's rows and the DDIM teacher at 4
-and 20 steps are the recipe's `score`, the other teacher rows `text2img_distilled.quality_point`
-with the same protocol): 256 fresh
+Computed once (`weights/text2img_distilled/sweep.json`, every row by `text2img_distilled.quality_point`
+with the same protocol; the 4-step student row is re-checked live below): 256 fresh
 full-caption prompts for prompt accuracy (the evaluator of lesson 09 judges every attribute the
 prompt names) and 500 images against 500 real scenes for the course's FID (evaluator features,
 lesson 09; its floor, real against real, is the dotted line), the same prompts and seeds for every
-sampler. The teacher uses guidance 3 (two passes per step); the student one pass per step.
+sampler. The teacher uses guidance 3 (two passes per step); the student one pass per step. DDIM and
+DDPM use the shipped model's "leading" timestep spacing; DPM-Solver++ uses "trailing" spacing, without
+which it fails at few steps (the next section shows why).
 ''')
 
 code(r'''
 by = {}
 for r in sweep:
     by.setdefault(r["sampler"], []).append(r)
-labels = {"ddpm": "teacher DDPM", "ddim": "teacher DDIM", "dpmsolver++": "teacher DPM-Solver++(2M)",
+labels = {"ddpm": "teacher DDPM", "ddim": "teacher DDIM", "dpmsolver++": "teacher DPM-Solver++(2M), trailing",
           "lcm": "student (LCM)"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for name, rs in by.items():
