@@ -42,7 +42,7 @@ from ..schedules import make_schedule
 from ..training import fit
 
 DATASET = "25gaussians"
-DEFAULT_STEPS = 2000                 # diffusion steps; the GAN gets GAN_STEPS_PER_STEP x this
+DEFAULT_STEPS = 6000                 # diffusion steps; the GAN gets GAN_STEPS_PER_STEP x this
 GAN_STEPS_PER_STEP = 0.6           # a GAN step costs ~1.6 diffusion steps: equal wall time
 NUM_SEEDS = 3
 SCHEDULE = "linear"

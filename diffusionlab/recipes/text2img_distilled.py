@@ -141,7 +141,11 @@ def score(directory: Path, n: int = text2img.EVAL_PROMPTS, fid_images: int = tex
 
 
 SWEEP_FILE = "sweep.json"
-SWEEP_TEACHER_STEPS = (1, 2, 4, 8, 20, 50)
+# (sampler, timestep spacing, steps): DDIM and DDPM with the shipped "leading" spacing;
+# DPM-Solver++ with "trailing" (leading starts far from T at few steps: lesson 15, section 4)
+SWEEP_TEACHER_PLAN = (("ddim", "leading", (1, 2, 4, 8, 20, 50)),
+                      ("dpmsolver++", "trailing", (1, 2, 4, 8, 20)),
+                      ("ddpm", "leading", (1, 2, 4, 8, 20)))
 
 
 @torch.no_grad()
@@ -159,8 +163,10 @@ def quality_point(pipe, evaluator, steps: int, sampler: str = "ddim", n: int = 2
     start = time.perf_counter()
     images = text2img.generate(pipe, prompts, guidance_scale, **kwargs)
     seconds = (time.perf_counter() - start) / n
+    # the FID of ``score`` (the manifest): fid_against_real's own real scenes and default noise
     fid, floor = text2img.fid_against_real(pipe, evaluator, guidance_scale, n=fid_images,
-                                           **kwargs)
+                                           num_inference_steps=steps,
+                                           **{k: v for k, v in kwargs.items() if k == "sampler"})
     passes = steps * (1 if sampler == "lcm" or guidance_scale == 1.0 else 2)
     return {"sampler": sampler, "steps": steps, "unet_passes": passes,
             "prompt_accuracy": evaluator.prompt_accuracy(images, prompts), "fid": fid,
@@ -172,16 +178,25 @@ def _rounded(rows: list) -> list:
 
 
 @torch.no_grad()
-def teacher_sweep(steps=SWEEP_TEACHER_STEPS, samplers=("ddim", "dpmsolver++", "ddpm"),
-                  n: int = 256, fid_images: int = text2img.FID_IMAGES) -> list:
-    """Quality against U-Net passes for the teacher with DDPM, DDIM and DPM-Solver++ at
-    ``steps`` steps (guidance 3: two passes per step). Time it alone on the machine."""
+def teacher_sweep(plan=SWEEP_TEACHER_PLAN, n: int = 256,
+                  fid_images: int = text2img.FID_IMAGES) -> list:
+    """Quality against U-Net passes for the teacher, per (sampler, spacing, steps) of ``plan``
+    (guidance 3: two passes per step). Time it alone on the machine."""
+    import copy
+
     from ..metrics.evaluator import ShapesEvaluator
     from ..pipelines import TextToImage
 
     evaluator, teacher = ShapesEvaluator.pretrained(), TextToImage.pretrained()
-    return _rounded([quality_point(teacher, evaluator, k, sampler, n, fid_images)
-                     for sampler in samplers for k in steps])
+    rows = []
+    for sampler, spacing, steps in plan:
+        pipe = teacher
+        if spacing != teacher.timestep_spacing:
+            pipe = copy.copy(teacher)
+            pipe.timestep_spacing, pipe.steps_offset = spacing, 0
+        rows += [dict(quality_point(pipe, evaluator, k, sampler, n, fid_images), spacing=spacing)
+                 for k in steps]
+    return _rounded(rows)
 
 
 @torch.no_grad()
@@ -199,10 +214,13 @@ def student_sweep(student_dir, steps=STUDENT_STEPS, n: int = 256,
 def write_sweep(student_dir, teacher_rows: list | None = None) -> Path:
     """Student and teacher sweeps into ``student_dir/sweep.json`` (what lesson 15 plots);
     ``teacher_rows``: a ``teacher_sweep`` computed earlier (it does not depend on the student)."""
-    rows = student_sweep(student_dir) + (teacher_sweep() if teacher_rows is None else teacher_rows)
+    rows = [dict(r, spacing="student") for r in student_sweep(student_dir)]
+    rows += teacher_sweep() if teacher_rows is None else teacher_rows
+    note = ("every row by quality_point: the same 256 prompts and seeds, and the FID of the "
+            "manifest's score (500 images against fid_against_real's real scenes)")
     path = Path(student_dir) / SWEEP_FILE
-    path.write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2)
-                    + "\n")
+    path.write_text(json.dumps({"note": note, "threads": torch.get_num_threads(), "rows": rows},
+                               indent=2) + "\n")
     return path
 
 
