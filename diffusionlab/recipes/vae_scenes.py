@@ -49,7 +49,7 @@ from ..distributed import is_main_process
 from ..metrics.images import psnr
 from ..nn.vae import VAE
 from ..training import ShardedLoss, fit, model_device, shard_seed
-from .vae import EMA_DECAY, KL_WEIGHT, LOGVAR_INIT, reconstruct, vae_loss
+from .vae import EMA_DECAY, KL_WEIGHT, LOGVAR_INIT, init_vae, reconstruct, vae_loss
 
 DEFAULT_STEPS = 3200
 BATCH_SIZE = 16
@@ -145,9 +145,7 @@ def evaluate(model: VAE, n: int = EVAL_IMAGES, seed: int = EVAL_SEED,
 def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int = 250) -> dict:
     out = Path(out)
     torch.manual_seed(seed)
-    model = VAE(**CONFIG)
-    with torch.no_grad():                     # start with a nearly noise-free posterior
-        model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
+    model = init_vae(CONFIG)
     batch_size = BATCH_SIZE
 
     def make_loss_fn(gen, shard):
