@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import load_checkpoint, save_checkpoint
+from ..checkpoints import load_checkpoint, max_weight_change, save_checkpoint_half
 from ..data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS
 from ..data.scenes import make_scenes
 from ..distributed import is_main_process
@@ -177,7 +177,7 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
     with torch.no_grad():
         zs = [final.encode(x).mode().flatten() for x in _canvas_images(SCALE_IMAGES, SCALE_SEED)]
     final.scaling_factor = float(1.0 / torch.cat(zs).std())
-    save_checkpoint(final, out)
+    fp16 = save_half_checked(final, out)
     n_params = sum(p.numel() for p in final.parameters())
     return {"config": final.config, "batch_size": batch_size, "canvases": [list(c) for c in CANVASES],
             "scene_mix": SCENE_MIX, "lr": LR, "kl_weight": KL_WEIGHT,
@@ -188,7 +188,19 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int =
             "probe": PROBE, "validation_psnr": val, "saved_weights": chosen,
             "parameters": n_params, "train_seconds": round(result.seconds, 1),
             "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 4),
-            "scores": score(out)}
+            "fp16_round_trip": fp16, "scores": score(out)}
+
+
+def save_half_checked(model: VAE, out: Path) -> dict:
+    """Store the VAE in float16 (``checkpoints.save_checkpoint_half``) and measure what that
+    changes: the largest weight change and the round trip's scores (``evaluate`` on 128
+    scenes per canvas) of the float32 model and of the float16 one."""
+    save_checkpoint_half(model, out)
+    back = load_checkpoint(VAE, out)
+    small = {name: evaluate(m, n=128)["mean"] for name, m in (("fp32", model), ("fp16", back))}
+    keys = ("psnr", "object_accuracy_roundtrip", "letter_accuracy_roundtrip")
+    return {"dtype_saved": "float16", "max_abs_weight_change": round(max_weight_change(model, back), 6),
+            **{f"{k}_{name}": small[name][k] for name in small for k in keys}}
 
 
 def score(directory) -> dict:
