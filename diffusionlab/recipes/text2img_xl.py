@@ -52,7 +52,7 @@ from ..pipelines import DEFAULT_GUIDANCE_SCALE
 from ..samplers import SchedulerConfig
 from ..training import ShardedLoss, fit, model_device
 
-DEFAULT_STEPS = 6000
+DEFAULT_STEPS = 5000
 N_PER_BUCKET = 4000
 BATCH_SIZE = 32
 LR = 1e-3
