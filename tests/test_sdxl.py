@@ -359,3 +359,21 @@ def test_shipped_refiner_scores():
     for k in ("letter_accuracy_base_refiner", "object_accuracy_base_refiner"):
         assert abs(got[k] - want["32x32"][k]) < 0.03, (k, got[k], want["32x32"][k])
     assert abs(got["hf_energy_base_refiner"] - want["32x32"]["hf_energy_base_refiner"]) < 1e-3
+
+
+def test_conditioning_gain_is_zero_for_a_model_that_ignores_captions(tiny_pipes):
+    from diffusionlab.recipes.text2img_xl import conditioning_gain
+
+    base, _ = tiny_pipes
+    te = base.model.text_encoder
+    saved = {k: v.clone() for k, v in te.state_dict().items()}
+    try:
+        for p in te.parameters():                   # every caption now encodes to the same
+            torch.nn.init.zeros_(p)
+        gain = conditioning_gain(base, n=6, timesteps=(300,))
+    finally:
+        te.load_state_dict(saved)
+    assert set(gain) == {"scenes", "train_words", "held_out_words"}
+    assert all(abs(v) < 1e-6 for g in gain.values() for v in g.values())
+    gain = conditioning_gain(base, n=6, timesteps=(300,))
+    assert any(abs(v) > 1e-6 for v in gain["scenes"].values())
