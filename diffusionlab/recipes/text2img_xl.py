@@ -30,7 +30,9 @@ Scores (``score``; prompts from scenes with ``EVAL_SEED``, never trained on, 20 
 guidance ``DEFAULT_GUIDANCE_SCALE``; read by ``metrics.scenes.SceneReader``): per bucket,
 object / scene / count accuracy, binding error rate, letter and word accuracy of the wider
 world's mix; spelling prompts ("the word X ...") from TRAIN_WORDS and HELD_OUT_WORDS per
-conditioning mode on the 24x40 bucket (where a large word fits).
+conditioning mode on the 24x40 bucket (where a large word fits); and ``conditioning_gain``,
+the share of the denoising error each conditioning mode explains (right vs shuffled
+captions), which still separates the modes where the images are too weak to read.
 """
 from __future__ import annotations
 
