@@ -399,7 +399,16 @@ QUESTIONS: tuple[Question, ...] = (
       "larger latents spell far better. It is data, tokenizer and resolution, not only "
       "'pixel space'.",
       ("16",), (),
-      not_measured("lesson 16 (failure modes) is not written yet: no number from this course"),
+      manifest("letters read back after a VAE round trip: {v0:.2f} through the shapes world's "
+               "4-channel VAE, {v1:.2f} through the wider world's 16-channel one; the tiny SDXL "
+               "draws the letters of words it never saw {hb:.2f} of the time; for those prompts "
+               "the caption explains {gw:.3f} of its denoising error through the word-level "
+               "encoder, {gc:.3f} through the character-aware one",
+               v0="vae_scenes/baseline_shipped_vae/letter_accuracy_roundtrip",
+               v1="vae_scenes/scores/mean/letter_accuracy_roundtrip",
+               hb="text2img_xl/scores/spelling_held_out_words_both/letter_accuracy",
+               gw="text2img_xl/scores/conditioning_gain/held_out_words/word",
+               gc="text2img_xl/scores/conditioning_gain/held_out_words/char"),
       "The tokenizer and the VAE's resolution matter as much as the data."),
     Q("D31-Q15", "conditioning",
       "In classifier-free guidance the unconditional prediction is replaced by one conditioned "
@@ -470,7 +479,15 @@ QUESTIONS: tuple[Question, ...] = (
       "conditioning; training on many aspect ratios around 1024x1024; and an optional refiner "
       "for the last low-noise steps. Size and crop conditioning fix cropped-looking outputs.",
       ("17",), (),
-      not_measured("lesson 17 (SDXL) is not written yet: no number from this course"),
+      manifest("the tiny SDXL (two text encoders, size and crop conditioning, three aspect "
+               "buckets): object accuracy {a:.2f} at 32x32; its refiner, given the last 20% of "
+               "the steps, moves it to {r:.2f} and high-frequency energy from {hb:.4f} to "
+               "{hr:.4f} (real scenes {hreal:.4f})",
+               a="text2img_xl_refiner/scores/32x32/object_accuracy_base",
+               r="text2img_xl_refiner/scores/32x32/object_accuracy_base_refiner",
+               hb="text2img_xl_refiner/scores/32x32/hf_energy_base",
+               hr="text2img_xl_refiner/scores/32x32/hf_energy_base_refiner",
+               hreal="text2img_xl_refiner/scores/32x32/hf_energy_real"),
       "The size/crop conditioning is the idea to remember, not only the parameter count."),
     Q("D35-Q1", "latent space",
       "Diffusion's cost grows with the number of positions the U-Net processes at every step. "
@@ -553,7 +570,11 @@ QUESTIONS: tuple[Question, ...] = (
       "bodies. Far below, objects are cut or blurred. SDXL trains on many aspect ratios with "
       "size conditioning; high-resolution fixes generate small, then upscale with img2img.",
       ("16",), (),
-      not_measured("lesson 16 (failure modes) is not written yet: no number from this course"),
+      manifest("the tiny SDXL, trained on three aspect buckets, draws what 128 fresh prompts "
+               "ask with object accuracy {a:.2f} at 32x32, {b:.2f} at 24x40, {c:.2f} at 40x24",
+               a="text2img_xl/scores/32x32/object_accuracy",
+               b="text2img_xl/scores/24x40/object_accuracy",
+               c="text2img_xl/scores/40x24/object_accuracy"),
       "'Receptive field' is loose: attention is global; the learned scale of objects is fixed."),
     Q("D35-Q8", "conditioning",
       "Regenerate the masked part of an image consistently with the rest. A dedicated "
