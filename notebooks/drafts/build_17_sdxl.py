@@ -62,6 +62,7 @@ from IPython.display import Markdown, display
 from ipywidgets import IntSlider, interact
 
 from diffusionlab.checkpoints import read_manifest, weights_path
+from diffusionlab.data.buckets import CROP_MARGIN, SMALL_SIDE
 from diffusionlab.data.glyphs import TRAIN_WORDS
 from diffusionlab.data.scenes import make_scenes, parse_scene_caption
 from diffusionlab.metrics.duplication import duplication_rate, one_object_prompts
@@ -82,6 +83,7 @@ reader = SceneReader.pretrained()
 xl_manifest = read_manifest(weights_path("text2img_xl"))
 refiner_manifest = read_manifest(weights_path("text2img_xl_refiner"))
 STEPS = 20                 # sampler steps for every comparison (the same for both sides)
+N = 64                     # prompts per comparison
 
 
 def count(module):
@@ -98,7 +100,15 @@ def show_row(images, titles, size=1.3):
     plt.show()
 
 
+# One set of prompts for every experiment: scenes of 1 to 3 objects (shapes, letters, counted
+# groups, words the model was trained on), and the baseline every idea is compared with: both
+# text encoders, original_size = target_size = (32, 32), crop (0, 0), no refiner.
+world = make_scenes(N, seed=1700, num_objects=(1, 2, 3), letter_rate=0.3, group_rate=0.1,
+                    words=TRAIN_WORDS, word_rate=0.15)
+prompts = world.captions
+baseline = generate(prompts, seed=1)
 print(f"tiny SDXL: trained by `{xl_manifest['command']}`; refiner by `{refiner_manifest['command']}`")
+print(f"{N} prompts, e.g. {prompts[0]!r}, {prompts[1]!r}")
 ''')
 
 md(r'''
@@ -148,24 +158,28 @@ lesson 16), and a U-Net that also takes the added conditioning:
 
 code(r'''
 sd1_parts = sd1.num_parameters()
-xl_parts = {"text encoders": sum(count(e) for e in xl.text_encoders.values())
-            if isinstance(xl.text_encoders, dict) else count(xl.text_encoders),
-            "unet": count(xl.unet), "vae": count(xl.vae)}
-added = {n: count(m) for n, m in xl.unet.named_children() if n.startswith("add")}
-ref_parts = {"unet": count(refiner.unet)}
-print(f"{'part':28s} {'SD-1-style':>12s} {'tiny SDXL':>12s}")
-for name, a, b in (("text encoder(s)", sd1_parts["text_encoder"], xl_parts["text encoders"]),
+xl_parts = xl.num_parameters()
+ref_parts = refiner.num_parameters()
+te = xl.text_encoders
+added = sum(p.numel() for n, p in xl.unet.named_parameters() if n.startswith("add_"))
+print(f"{'part':30s} {'SD-1-style':>12s} {'tiny SDXL':>12s}")
+for name, a, b in (("word-level text encoder", sd1_parts["text_encoder"], xl_parts["word_encoder"]),
+                   ("character-aware text encoder", 0, xl_parts["char_encoder"]),
                    ("U-Net", sd1_parts["unet"], xl_parts["unet"]),
-                   ("  of which added conditioning", 0, sum(added.values())),
+                   ("  of which added conditioning", 0, added),
                    ("autoencoder", sd1_parts["vae"], xl_parts["vae"]),
                    ("refiner U-Net", 0, ref_parts["unet"])):
-    print(f"{name:28s} {a / 1e6:10.3f} M {b / 1e6:10.3f} M")
+    print(f"{name:30s} {a / 1e6:10.3f} M {b / 1e6:10.3f} M")
 unet_ratio = xl_parts["unet"] / sd1_parts["unet"]
 print(f"\nU-Net, tiny SDXL / SD-1-style: {unet_ratio:.1f}x  (SDXL / SD 1.5: {2.6e9 / 0.86e9:.1f}x)")
+print(f"text context: word states {te.word_width} + character-aware states {te.char_width} = "
+      f"{te.context_dim} channels per token (SDXL: 768 + 1280 = 2048); pooled {te.pooled_dim} "
+      f"(SDXL: 1280)")
 z_sd1 = sd1(["a red circle"], num_inference_steps=1, return_latents=True, progress=False).latents
 z_xl = xl(["a red circle"], num_inference_steps=1, return_latents=True, progress=False).latents
 print(f"latent of a 32 x 32 image (channels, h, w): SD-1-style {tuple(z_sd1.shape[1:])}, "
       f"tiny SDXL {tuple(z_xl.shape[1:])} (SDXL: (4, 128, 128) for 1024 x 1024)")
+assert te.context_dim == te.word_width + te.char_width   # sanity check: concatenated, not summed
 assert xl_parts["unet"] > sd1_parts["unet"]        # the larger U-Net, as in SDXL
 ''')
 
@@ -217,19 +231,14 @@ conditioning, as OpenCLIP bigG's does in SDXL.
 Because training dropped each encoder's states now and then (an ablation *by dropout*, on one
 network, not separately trained models), the same U-Net can be asked to generate with
 `text_encoders="word"`, `"char"`, `"both"` or `"pooled"` (pooled vector only, no per-token states).
-The same 128 prompts of two or three objects, letters and words, the same seeds, read back by the
-scene reader of lesson 16:
+The same prompts, the same seeds, read back by the scene reader of lesson 16:
 ''')
 
 code(r'''
-scenes = make_scenes(128, seed=1700, num_objects=(2, 3), letter_rate=0.3, words=TRAIN_WORDS,
-                     word_rate=0.15)
-prompts = scenes.captions
 modes = ("both", "word", "char", "pooled")
-by_mode = {}
-for mode in modes:
-    images = generate(prompts, seed=1, text_encoders=mode)
-    by_mode[mode] = reader.score(images, prompts)
+by_mode = {"both": reader.score(baseline, prompts)}
+for mode in modes[1:]:
+    by_mode[mode] = reader.score(generate(prompts, seed=1, text_encoders=mode), prompts)
 print(f"{'text_encoders':14s} {'object acc.':>11s} {'scene acc.':>10s} {'binding err.':>12s} {'letter acc.':>11s}")
 for mode, s in by_mode.items():
     print(f"{mode:14s} {s.object_accuracy:11.2f} {s.scene_accuracy:10.2f} "
@@ -270,12 +279,11 @@ show_source(high_frequency_energy)
 ''')
 
 code(r'''
-size_prompts = make_scenes(64, seed=1701, num_objects=(1, 2), letter_rate=0.3).captions
-sizes = (8, 12, 16, 24, 32)
-real = make_scenes(256, seed=1702, num_objects=(1, 2), letter_rate=0.3).images
+sizes = (8, SMALL_SIDE, 24, 32)       # the model saw SMALL_SIDE and 32 in training; 8 and 24 never
+real = world.images
 hfe, hfe_real, size_images = {}, {}, {}
 for s in sizes:
-    images = generate(size_prompts, seed=2, original_size=(s, s))
+    images = baseline if s == 32 else generate(prompts, seed=1, original_size=(s, s))
     size_images[s] = images
     hfe[s] = high_frequency_energy(images).mean().item()
     small = F.interpolate(real, size=(s, s), mode="area") if s < 32 else real   # the training data's view
@@ -286,7 +294,7 @@ for s in sizes:
           f"(real scenes rendered at {s} and upscaled: {hfe_real[s]:.4f})")
 increasing = sum(hfe[a] < hfe[b] for a, b in zip(sizes, sizes[1:]))
 print(f"{increasing} of {len(sizes) - 1} steps up in original_size raise it")
-assert hfe[32] > 1.5 * hfe[8]                     # large asked-for size: clearly sharper
+assert hfe[32] > 1.5 * hfe[SMALL_SIDE]            # native vs small original size: clearly sharper
 assert increasing >= len(sizes) - 2               # ordered, up to one noisy step
 ''')
 
@@ -319,7 +327,7 @@ def show_size(original=16, seed=3, prompt="the large letter A in red at the left
 
 code(r'''
 # NBVAL_IGNORE_OUTPUT
-interact(show_size, original=IntSlider(value=16, min=4, max=48, step=4, continuous_update=False),
+interact(show_size, original=IntSlider(value=16, min=4, max=40, step=4, continuous_update=False),
          seed=(0, 20));
 ''')
 
@@ -332,33 +340,54 @@ md(r'''
 
 SD 1.x was trained on random crops, and it shows: heads cut off at the top of the image (SDXL
 paper, Fig. 4). SDXL records the crop's top-left corner $(c_{\text{top}}, c_{\text{left}})$ in
-training and asks for $(0, 0)$ at sampling time. The tiny SDXL saw some scenes rendered on a
-larger canvas and cropped at a random offset, conditioned on it. The measure: the share of
-objects that touch the image's border (`diffusionlab.metrics.framing`; near zero on real
-uncropped scenes, large on crops of larger scenes, see its tests):
+training and asks for $(0, 0)$ at sampling time. The tiny SDXL's training batches (printed below
+from the recipe's data module) mixed *native* scenes (drawn at the bucket's size: original size =
+target size, crop (0, 0)), *small* ones (drawn small and upscaled: section 4) and *cropped* ones:
+drawn on a canvas larger by a margin per side and cropped to the bucket at a random (top,
+left), conditioned on the larger original size and the offset. A crop at (0, 0) of the larger
+canvas cuts the objects near its bottom and right edges, a crop at the largest offset those near
+its top and left.
+
+The measure: the share of objects that touch the image's border (`diffusionlab.metrics.framing`;
+near zero on real uncropped scenes, large on crops of larger scenes, see its tests), per side.
+The model is asked for the native setting and for the three crop settings; the real data of each
+setting, measured the same way, is what it should imitate:
 ''')
 
 code(r'''
-crop_prompts = make_scenes(96, seed=1703, num_objects=(1, 2, 3), letter_rate=0.2).captions
-offsets = (0, 4, 8, 12)
-framing, crop_images = {}, {}
-for o in offsets:
-    images = generate(crop_prompts, seed=4, crops_coords_top_left=(o, o))
-    crop_images[o] = images
-    framing[o] = framing_report(images)
-for o in offsets:
-    f = framing[o]
-    print(f"crops_coords_top_left ({o:2d}, {o:2d}): {f['cut_share']:.1%} of {f['objects']} objects "
-          f"touch the border (top {f['top']:.1%}, left {f['left']:.1%}, bottom {f['bottom']:.1%}, "
-          f"right {f['right']:.1%})")
-cut = {o: framing[o]["cut_share"] for o in offsets}
-assert cut[0] == min(cut.values())                # (0, 0): the fewest cut objects
-assert cut[offsets[-1]] > cut[0] + 0.05           # a large offset: clearly more
+big = 32 + CROP_MARGIN
+print(f"training data (data.buckets): small scenes drawn with shortest side {SMALL_SIDE} px and "
+      f"upscaled; cropped scenes drawn on (H + {CROP_MARGIN}) x (W + {CROP_MARGIN}) and cropped at "
+      f"(top, left) in 0..{CROP_MARGIN}")
+real_big = make_scenes(N, seed=1701, height=big, width=big, num_objects=(1, 2, 3), letter_rate=0.3,
+                       group_rate=0.1)
+settings = {"native (32, 32), crop (0, 0)": ((32, 32), (0, 0))}
+for t in (0, CROP_MARGIN // 2, CROP_MARGIN):
+    settings[f"original ({big}, {big}), crop ({t}, {t})"] = ((big, big), (t, t))
+framing, framing_real, crop_images = {}, {}, {}
+for name, (orig, (t, l)) in settings.items():
+    if orig == (32, 32):
+        images, real_images = baseline, world.images
+    else:
+        images = generate(prompts, seed=1, original_size=orig, crops_coords_top_left=(t, l))
+        real_images = real_big.images[:, :, t:t + 32, l:l + 32]
+    crop_images[name] = images
+    framing[name], framing_real[name] = framing_report(images), framing_report(real_images)
+print(f"{'asked for':34s} {'cut':>6s} {'top':>6s} {'left':>6s} {'bottom':>6s} {'right':>6s}   real data: cut")
+for name in settings:
+    f = framing[name]
+    print(f"{name:34s} {f['cut_share']:6.1%} {f['top']:6.1%} {f['left']:6.1%} {f['bottom']:6.1%} "
+          f"{f['right']:6.1%}   {framing_real[name]['cut_share']:6.1%}")
+native, first, last = (framing[k] for k in list(settings)[:1] + list(settings)[1::2])
+assert native["cut_share"] == min(f["cut_share"] for f in framing.values())   # native: fewest cut
+assert last["cut_share"] > native["cut_share"] + 0.05                         # a large offset: more
+assert last["top"] + last["left"] > last["bottom"] + last["right"]            # cut where the crop says
 ''')
 
 code(r'''
-show_images(torch.cat([crop_images[o][:6] for o in (0, offsets[-1])]), ncols=6, size=1.2,
-            titles=[f"crop ({o}, {o})" if j == 0 else "" for o in (0, offsets[-1]) for j in range(6)])
+names = list(settings)
+show_images(torch.cat([crop_images[n][:6] for n in (names[0], names[-1])]), ncols=6, size=1.2,
+            titles=[(n if j == 0 else "") for n in (names[0], names[-1]) for j in range(6)])
 plt.show()
 ''')
 
@@ -373,7 +402,7 @@ one-object prompts at each canvas; an image holding more than one object drew th
 ''')
 
 code(r'''
-one = one_object_prompts(96, seed=1704)
+one = one_object_prompts(N, seed=1704)
 canvases = ((32, 32), (24, 40), (40, 24))
 dup, aspect_images = {}, {}
 for h, w in canvases:
@@ -387,7 +416,8 @@ for (h, w), d in dup.items():
     print(f"{h} x {w}: duplicated  tiny SDXL {d['tiny SDXL']:.1%}, SD-1-style {d['SD-1-style']:.1%};  "
           f"object accuracy {d['tiny SDXL object acc.']:.2f} vs {d['SD-1-style object acc.']:.2f}")
 for hw in ((24, 40), (40, 24)):
-    assert dup[hw]["tiny SDXL"] <= dup[hw]["SD-1-style"]          # buckets: no more duplication
+    assert dup[hw]["tiny SDXL"] <= dup[hw]["SD-1-style"]          # buckets: no more duplication ...
+    assert dup[hw]["tiny SDXL object acc."] > dup[hw]["SD-1-style object acc."]   # ... and more right
 ''')
 
 code(r'''
@@ -406,6 +436,27 @@ plt.show()
 ''')
 
 md(r'''
+The conclusion, rendered from the numbers:
+''')
+
+code(r'''
+no_dup = all(dup[hw]["tiny SDXL"] == 0 and dup[hw]["SD-1-style"] == 0 for hw in ((24, 40), (40, 24)))
+display(Markdown(
+    ("At 24 x 40 and 40 x 24 *neither* model duplicated an object: these canvases are not larger "
+     "than 32 x 32 (960 pixels against 1024), and duplication is a failure of canvases larger than "
+     "the training size (lesson 16). " if no_dup else
+     f"Duplicated at 24 x 40: tiny SDXL {dup[(24, 40)]['tiny SDXL']:.1%}, SD-1-style "
+     f"{dup[(24, 40)]['SD-1-style']:.1%}; at 40 x 24: {dup[(40, 24)]['tiny SDXL']:.1%} vs "
+     f"{dup[(40, 24)]['SD-1-style']:.1%}. ")
+    + f"What the square-trained model loses off its training shape is *accuracy*: at 24 x 40 it "
+      f"draws {dup[(24, 40)]['SD-1-style object acc.']:.0%} of the objects right (at 32 x 32 "
+      f"{dup[(32, 32)]['SD-1-style object acc.']:.0%}), the bucket-trained tiny SDXL "
+      f"{dup[(24, 40)]['tiny SDXL object acc.']:.0%}. Positions such as 'at the top left' mean "
+      f"other pixels on a wide canvas; a model that saw wide canvases, conditioned on their size, has "
+      f"learnt which."))
+''')
+
+md(r'''
 ## 7. The refiner
 
 SDXL's refiner is a second latent U-Net, in the same latent space, trained only on the low-noise
@@ -417,21 +468,18 @@ continues the base's schedule):
 ''')
 
 code(r'''
-ref_scenes = make_scenes(128, seed=1705, num_objects=(1, 2), letter_rate=0.5, words=TRAIN_WORDS,
-                         word_rate=0.2)
-ref_prompts = ref_scenes.captions
-alone = generate(ref_prompts, seed=6)
-handoff = xl(ref_prompts, num_inference_steps=STEPS, seed=6, denoising_end=0.8, return_latents=True,
+alone = baseline
+handoff = xl(prompts, num_inference_steps=STEPS, seed=1, denoising_end=0.8, return_latents=True,
              progress=False).latents
-refined = refiner(ref_prompts, latents=handoff, denoising_start=0.8, num_inference_steps=STEPS,
-                  seed=6, progress=False).images
+refined = refiner(prompts, latents=handoff, denoising_start=0.8, num_inference_steps=STEPS,
+                  seed=1, progress=False).images
 quality = {}
 for name, images in (("base alone", alone), ("base + refiner", refined)):
-    s = reader.score(images, ref_prompts)
+    s = reader.score(images, prompts)
     quality[name] = {"object accuracy": s.object_accuracy, "letter accuracy": s.letter_accuracy,
                      "word accuracy": s.word_accuracy,
                      "high-frequency energy": high_frequency_energy(images).mean().item()}
-real_hfe = high_frequency_energy(ref_scenes.images).mean().item()
+real_hfe = high_frequency_energy(world.images).mean().item()
 print(f"{'':16s} " + " ".join(f"{k:>22s}" for k in quality["base alone"]))
 for name, q in quality.items():
     print(f"{name:16s} " + " ".join(f"{v:22.3f}" for v in q.values()))
@@ -479,9 +527,10 @@ display(Markdown(
     f"*In depth, with this course's numbers:* the extra conditioning enters through the time "
     f"embedding: pooled text and six Fourier-embedded numbers (original h, w; crop top, left; "
     f"target h, w) go through an MLP added to the timestep's embedding (2816 inputs in SDXL). "
-    f"Each idea measured on the tiny SDXL: asking for original size 8 vs 32 changed the "
-    f"high-frequency energy {hfe[8]:.4f} -> {hfe[32]:.4f}; crop (0, 0) vs ({offsets[-1]}, "
-    f"{offsets[-1]}) left {cut[0]:.1%} vs {cut[offsets[-1]]:.1%} of objects cut by the border; at "
+    f"Each idea measured on the tiny SDXL: asking for a small vs a native original size changed the "
+    f"high-frequency energy {hfe[SMALL_SIDE]:.4f} -> {hfe[32]:.4f} (original size {SMALL_SIDE} vs 32); "
+    f"the native setting left {native['cut_share']:.1%} of objects cut by the border, a crop at "
+    f"({CROP_MARGIN}, {CROP_MARGIN}) {last['cut_share']:.1%}; at "
     f"24 x 40 the bucket-trained model duplicated {dup[(24, 40)]['tiny SDXL']:.1%} of one-object "
     f"prompts, the square-trained SD-1-style model {dup[(24, 40)]['SD-1-style']:.1%}; both text "
     f"encoders {obj['both']:.0%} object accuracy vs pooled only {obj['pooled']:.0%}; the refiner "
