@@ -61,20 +61,25 @@ _TRAIN_SEED_STRIDE = 1_000_003
 
 
 def vae_loss(model: VAE, images: torch.Tensor, kl_weight: float = KL_WEIGHT,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """L1 reconstruction from a posterior sample + kl_weight * KL per pixel value."""
+             generator: torch.Generator | None = None,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 reconstruction from a posterior sample + kl_weight * KL per pixel value.
+    ``weight`` (broadcastable to the images): a per-pixel weight of the L1 term."""
     recon, posterior = model(images, sample_posterior=True, generator=generator)
-    rec = (recon - images).abs().mean()                              # |x - D(z)|_1, per value
+    err = (recon - images).abs()
+    rec = (err if weight is None else err * weight).mean()          # |x - D(z)|_1, per value
     kl = posterior.kl().mean() / images[0].numel()                   # KL per image / 3072
     return rec + kl_weight * kl
 
 
 @torch.no_grad()
 def compute_scaling_factor(model: VAE, n: int = SCALE_IMAGES, seed: int = SCALE_SEED,
-                           batch_size: int = 256) -> float:
+                           batch_size: int = 256, images: torch.Tensor | None = None) -> float:
     """1 / std of the unscaled latents (posterior means) of ``n`` training images
-    (Rombach et al. 2022, appendix G: SD's 0.18215 is this number for its VAE)."""
-    images = make_shapes(n, seed=seed).images
+    (Rombach et al. 2022, appendix G: SD's 0.18215 is this number for its VAE), or of
+    ``images`` if given."""
+    images = make_shapes(n, seed=seed).images if images is None else images
+    n = images.shape[0]
     z = torch.cat([model.encode(images[i:i + batch_size]).mode()
                    for i in range(0, n, batch_size)])
     return float(1.0 / z.std())
