@@ -72,3 +72,23 @@ def test_add_to_time_embedding_matches_diffusers_add_embedding():
         want = temb + add_embedding(added)                        # emb = emb + aug_emb
         got = ex.add_to_time_embedding(temb, added, add_embedding.linear_1, add_embedding.linear_2)
     torch.testing.assert_close(got, want)
+
+
+def test_library_answers_equal_the_solution():
+    """The library's ``nn.embeddings`` (what the pipelines use) and exercise 17's solution agree."""
+    from diffusionlab.nn.embeddings import added_condition_embedding, micro_conditioning_ids
+
+    ex = _solution()
+    orig = torch.tensor([[16, 16], [32, 24], [40, 40]])
+    crop = torch.tensor([[0, 0], [4, 2], [8, 1]])
+    for args in (((24, 40), (3, 5), (32, 48), 1), ((16, 16), (0, 0), (32, 32), 4),
+                 (orig, crop, (32, 32), 3)):
+        assert torch.equal(micro_conditioning_ids(*args), ex.micro_conditioning_ids(*args))
+    ids = ex.micro_conditioning_ids(orig, crop, (32, 32), 3)
+    pooled = torch.randn(3, 7, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(added_condition_embedding(pooled, ids, 16),
+                               ex.added_condition_embedding(pooled, ids, 16))
+    for bad in (((0, 32), (0, 0), (32, 32)), ((32, 32), (-1, 0), (32, 32))):
+        for fn in (micro_conditioning_ids, ex.micro_conditioning_ids):
+            with pytest.raises(ValueError):
+                fn(*bad)

@@ -60,7 +60,7 @@ def test_ids_accept_one_pair_per_image(exercise):
     ex = exercise("ex17_sdxl_conditioning")
     orig = torch.tensor([[16, 16], [32, 24], [64, 40]])
     crop = torch.tensor([[0, 0], [4, 2], [9, 1]])
-    got = ex.micro_conditioning_ids(orig, crop, (32, 32))
+    got = ex.micro_conditioning_ids(orig, crop, (32, 32), batch_size=3)
     want = _ids([[16, 16, 0, 0, 32, 32], [32, 24, 4, 2, 32, 32], [64, 40, 9, 1, 32, 32]])
     expect_close("micro_conditioning_ids with (3, 2) tensors",
                  expect_tensor("micro_conditioning_ids", got, (3, 6), torch.float32), want,

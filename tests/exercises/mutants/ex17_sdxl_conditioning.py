@@ -31,6 +31,13 @@ MUTANTS = {
         _CAT_ADDED, "return torch.cat([pooled.reshape(1, -1), time_embeds.reshape(1, -1)], dim=-1)"),
     "embedding: the raw numbers appended instead of their Fourier features": (
         _CAT_ADDED, "return torch.cat([pooled, time_ids], dim=-1)"),
+    "ids: the library's answer called": (
+        _CAT_IDS, "from diffusionlab.nn import embeddings\n"
+                  "    return embeddings.micro_conditioning_ids(original_size, crops_coords_top_left, "
+                  "target_size, B)"),
+    "embedding: the library's answer called": (
+        _CAT_ADDED, "from diffusionlab.nn import embeddings\n"
+                    "    return embeddings.added_condition_embedding(pooled, time_ids, dim)"),
     "MLP: no SiLU between the two linears": (
         "aug = linear_2(torch.nn.functional.silu(linear_1(added)))", "aug = linear_2(linear_1(added))"),
     "MLP: the time embedding replaced instead of added to": ("return temb + aug", "return aug"),
