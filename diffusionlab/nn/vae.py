@@ -248,8 +248,9 @@ class VAE(nn.Module):
         return self.decode(latents / self.scaling_factor).clamp(-1.0, 1.0)
 
     @classmethod
-    def pretrained(cls, device: str | torch.device = "cpu") -> "VAE":
-        """The shipped VAE (``diffusionlab/weights/vae``)."""
+    def pretrained(cls, device: str | torch.device = "cpu", name: str = "vae") -> "VAE":
+        """A shipped VAE: ``diffusionlab/weights/vae`` (the shapes world's), or
+        ``name="vae_scenes"`` (the wider world's, the tiny SDXL's)."""
         from ..checkpoints import load_checkpoint, weights_path
 
-        return load_checkpoint(cls, weights_path("vae"), device=device)
+        return load_checkpoint(cls, weights_path(name), device=device)

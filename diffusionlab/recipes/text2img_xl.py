@@ -39,7 +39,8 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_checkpoint, save_checkpoint, weights_path
+from ..checkpoints import (load_checkpoint, max_weight_change, save_checkpoint_half,
+                           weights_path)
 from ..data.buckets import BUCKETS, make_bucket_scenes
 from ..data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS
 from ..data.scenes import make_scenes
@@ -170,6 +171,32 @@ def score(directory: Path) -> dict:
     return score_pipeline(TextToImageXL.from_directory(directory, vae=load_vae()))
 
 
+@torch.no_grad()
+def save_half_checked(model: TinySDXL, out: Path, pipe_cls, vae: VAE, prompts=None) -> dict:
+    """Store ``model`` in float16 (``checkpoints.save_checkpoint_half``) and measure what
+    that changes: the largest weight change, and the largest pixel change of images drawn
+    from the same noise by the float32 model and its float16 round trip."""
+    save_checkpoint_half(model, out)
+    SCHEDULER.save(out)
+    back = load_checkpoint(TinySDXL, out)
+    prompts = prompts or make_scenes(16, seed=EVAL_SEED, words=TRAIN_WORDS,
+                                     **dict(SCENE_MIX, caption_style="full")).captions
+    sched = SCHEDULER.make_schedule()
+    images = [pipe_cls(m.eval(), vae, sched, SCHEDULER.prediction_type, SCHEDULER.timestep_spacing,
+                       SCHEDULER.steps_offset)(prompts, progress=False).images for m in (model, back)]
+    return {"dtype_saved": "float16", "max_abs_weight_change": round(max_weight_change(model, back), 6),
+            "max_abs_pixel_change": round(float((images[0] - images[1]).abs().max()), 4),
+            "images_compared": len(prompts)}
+
+
+def add_scores(info: dict, score_fn, out: Path) -> dict:
+    """``info["scores"] = score_fn(out)``, timed (``score_seconds``)."""
+    t0 = time.perf_counter()
+    info["scores"] = score_fn(out)
+    info["score_seconds"] = round(time.perf_counter() - t0, 1)
+    return info
+
+
 # ----------------------------------------------------------------------------- training
 def build_model(vae: VAE) -> TinySDXL:
     return TinySDXL(dict(UNET_CONFIG, in_channels=vae.latent_channels), TEXT_CONFIG,
@@ -190,8 +217,9 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
     batch_size = BATCH_SIZE
     loss = ShardedLoss(lambda gen, shard: make_loss_fn(schedule, data, empty, batch_size, gen), seed)
     result = fit(model, loss, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY, desc="text2img_xl")
-    save_checkpoint(result.ema.model, out)
-    SCHEDULER.save(out)
+    from ..pipelines import TextToImageXL
+
+    fp16 = save_half_checked(result.ema.model, out, TextToImageXL, vae)
     tail = result.losses[-200:]
     te = model.text_encoder
     info = {"schedule": SCHEDULER.schedule, "prediction_type": SCHEDULER.prediction_type,
@@ -205,9 +233,5 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
                            "word_encoder": sum(p.numel() for p in te.word_encoder.parameters()),
                            "char_encoder": sum(p.numel() for p in te.char_encoder.parameters())},
             "encode_seconds": round(encode_seconds, 1), "train_seconds": round(result.seconds, 1),
-            "final_loss_mean_last_200": round(sum(tail) / len(tail), 4)}
-    if do_score:
-        t0 = time.perf_counter()
-        info["scores"] = score(out)
-        info["score_seconds"] = round(time.perf_counter() - t0, 1)
-    return info
+            "final_loss_mean_last_200": round(sum(tail) / len(tail), 4), "fp16_round_trip": fp16}
+    return add_scores(info, score, out) if do_score else info

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_checkpoint, save_checkpoint, weights_path
+from ..checkpoints import load_checkpoint, weights_path
 from ..data.glyphs import TRAIN_WORDS
 from ..data.scenes import make_scenes
 from ..losses import diffusion_loss
@@ -74,6 +74,24 @@ def make_loss_fn(schedule, data: list, empty: dict, batch_size: int, generator: 
                               time_ids=d["time_ids"][idx].to(dev), mode="char")
 
     return loss_fn
+
+
+class _RefinerFromNoise:
+    """Builds a refiner pipeline called like the base (``prompts`` only) for the float16
+    check: it refines fixed latents (seeded noise at the refiner's start) of 32x32 images."""
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    def __call__(self, *args):
+        pipe = self.cls(*args)
+
+        def call(prompts, progress=False):
+            z = torch.randn((len(prompts), pipe.vae.latent_channels, 8, 8),
+                            generator=torch.Generator().manual_seed(0))
+            return pipe(prompts, latents=z, progress=progress)
+
+        return call
 
 
 def hf_energy(images: torch.Tensor) -> float:
@@ -149,17 +167,14 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
     loss = ShardedLoss(lambda gen, shard: make_loss_fn(schedule, data, empty, batch_size, gen), seed)
     result = fit(model, loss, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY,
                  params=[p for p in model.unet.parameters()], desc="text2img_xl_refiner")
-    save_checkpoint(result.ema.model, out)
-    base.SCHEDULER.save(out)
+    from ..pipelines import TextToImageXLRefiner
+
+    fp16 = base.save_half_checked(result.ema.model, out, _RefinerFromNoise(TextToImageXLRefiner), vae)
     tail = result.losses[-200:]
     info = {"t_max": T_MAX, "batch_size": batch_size, "lr": LR, "ema_decay": EMA_DECAY,
             "n_per_bucket": N_PER_BUCKET, "caption_dropout": CAPTION_DROPOUT,
             "text_encoders": "char (the base's, frozen)", "base": str(BASE_DIR or "weights/text2img_xl"),
             "parameters_unet": sum(p.numel() for p in model.unet.parameters()),
             "encode_seconds": round(encode_seconds, 1), "train_seconds": round(result.seconds, 1),
-            "final_loss_mean_last_200": round(sum(tail) / len(tail), 4)}
-    if do_score:
-        t0 = time.perf_counter()
-        info["scores"] = score(out)
-        info["score_seconds"] = round(time.perf_counter() - t0, 1)
-    return info
+            "final_loss_mean_last_200": round(sum(tail) / len(tail), 4), "fp16_round_trip": fp16}
+    return base.add_scores(info, score, out) if do_score else info

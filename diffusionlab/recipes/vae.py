@@ -116,12 +116,18 @@ def evaluate(model: VAE, n: int = EVAL_IMAGES, seed: int = EVAL_SEED,
     return {k: round(v, 3) for k, v in scores.items()}
 
 
+def init_vae(config: dict) -> VAE:
+    """A fresh VAE whose posterior starts nearly noise-free (logvar bias LOGVAR_INIT)."""
+    model = VAE(**config)
+    with torch.no_grad():
+        model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
+    return model
+
+
 def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int = 250) -> dict:
     out = Path(out)
     torch.manual_seed(seed)
-    model = VAE(**CONFIG)
-    with torch.no_grad():                     # start with a nearly noise-free posterior
-        model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
+    model = init_vae(CONFIG)
     batch_size, image_size = BATCH_SIZE, IMAGE_SIZE
 
     def make_loss_fn(gen, shard):            # shard 0: the single-process stream
