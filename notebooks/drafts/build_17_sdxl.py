@@ -82,8 +82,8 @@ sd1 = TextToImage.pretrained()
 reader = SceneReader.pretrained()
 xl_manifest = read_manifest(weights_path("text2img_xl"))
 refiner_manifest = read_manifest(weights_path("text2img_xl_refiner"))
-STEPS = 20                 # sampler steps for every comparison (the same for both sides)
-N = 48                     # prompts per comparison
+STEPS = 15                 # sampler steps for every comparison (the same for both sides)
+N = 32                     # prompts per comparison (the 60 s budget)
 
 
 def count(module):
