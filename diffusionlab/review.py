@@ -478,7 +478,7 @@ QUESTIONS: tuple[Question, ...] = (
       "concatenated, plus the pooled embedding; the original size, crop and target size as extra "
       "conditioning; training on many aspect ratios around 1024x1024; and an optional refiner "
       "for the last low-noise steps. Size and crop conditioning fix cropped-looking outputs.",
-      ("17",), (),
+      ("17",), ("17",),
       manifest("the tiny SDXL (two text encoders, size and crop conditioning, three aspect "
                "buckets): object accuracy {a:.2f} at 32x32; its refiner, given the last 20% of "
                "the steps, moves it to {r:.2f} and high-frequency energy from {hb:.4f} to "
