@@ -1,0 +1,146 @@
+"""Lesson 16's measurements of where Stable Diffusion breaks (D35-Q7, D31-Q14), as
+functions, so the heavy run (``python -m diffusionlab.failure_modes --out FILE``, a queue
+job, its JSON committed) and the notebook's small live re-check are the same code.
+
+    duplication_study(pipe, prompts, sizes)    duplication by canvas size, and with the fix
+                                               "sample at the native size, then upscale"
+    field_study(unet, context, latent_sizes)   the U-Net's receptive fields against the
+                                               canvas: theoretical (convolutions) and
+                                               effective (gradient mass), per timestep
+
+The wider-world parts of the lesson (binding, counting, spelling, by text encoder) use
+``text2img_xl`` and live in the lesson itself; they are small enough to run there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .metrics.duplication import duplicate_spacing, measure_duplication, one_object_prompts, upscaled
+from .metrics.receptive_field import unet_conv_field, unet_fields
+
+SIZES = (32, 40, 48, 56, 64, (24, 40), (40, 24))   # 1x to 2x the training size; two aspects
+UPSCALED_SIZES = (40, 48, 56, 64)
+LATENT_SIZES = (8, 10, 12, 14, 16)     # the latents of 32 to 64 px (VAE factor 4)
+TIMESTEPS = (250, 500, 750)
+N_PROMPTS = 128
+PROMPT_SEED = 16
+MASS_SHARES = (0.5, 0.9)
+
+
+def size_key(size) -> str:
+    """"32" for a square canvas, "24x40" for (height, width)."""
+    return f"{size[0]}x{size[1]}" if isinstance(size, (tuple, list)) else str(size)
+
+
+def _row(result: dict) -> dict:
+    row = {k: v for k, v in result.items() if k != "counts"}
+    row["counts"] = [int(c) for c in result["counts"]]
+    return row
+
+
+def duplication_study(pipe, prompts: list, sizes=SIZES, upscaled_sizes=UPSCALED_SIZES,
+                      native=(32, 32), seed: int = 0, batch_size: int = 64, reader=None,
+                      **call_kwargs) -> dict:
+    """{"native": {size: row}, "upscaled": {size: row}} with row = measure_duplication's
+    rates (scene accuracy too with a ``reader``) + "counts" (one per prompt) + "spacing"
+    (``duplicate_spacing`` of the duplicated images, pixels). Keys are ``size_key``s.
+    The upscaled rows sample at ``native`` and resize, read with a reader scaled to the
+    upscaled objects."""
+    from .metrics.scenes import SceneReader
+
+    out = {"native": {}, "upscaled": {}}
+    for size in sizes:
+        images = []
+
+        def keep(prompts_, **kw):
+            o = pipe(prompts_, **kw)
+            images.append(o.images.float().cpu())
+            return o
+        res = measure_duplication(keep, prompts, sizes=(size,), seed=seed, batch_size=batch_size,
+                                  reader=reader, **call_kwargs)
+        row = _row(res[size])
+        row["spacing"] = [round(float(d), 2) for d in duplicate_spacing(torch.cat(images))]
+        out["native"][size_key(size)] = row
+    fix = upscaled(pipe, *native)
+    for size in upscaled_sizes:
+        big_reader = None
+        if reader is not None:
+            big_reader = SceneReader(reader.evaluator, object_size=round(32 * size / native[0]))
+        res = measure_duplication(fix, prompts, sizes=(size,), seed=seed, batch_size=batch_size,
+                                  reader=big_reader, **call_kwargs)
+        out["upscaled"][size_key(size)] = _row(res[size])
+    return out
+
+
+def field_study(unet, context: torch.Tensor, latent_sizes=LATENT_SIZES, timesteps=TIMESTEPS,
+                seeds=(0, 1, 2), shares=MASS_SHARES) -> dict:
+    """Per latent size: the analytic receptive field of the convolutions, the measured
+    support of the convolutional path, and the full network's effective field (the
+    Chebyshev radius holding each share of the gradient mass; the share of the canvas
+    above 1 % of the peak), averaged over ``timesteps`` and per timestep."""
+    out = {"conv_field_analytic": unet_conv_field(unet.config), "sizes": {}}
+    for s in latent_sizes:
+        fields = unet_fields(unet, context, sizes=(s,), timesteps=timesteps, seeds=seeds)[s]
+        full, conv = fields["full"], fields["conv"]
+        row = {"conv_extent": list(conv.extent), "conv_area_share": round(conv.area_share, 4),
+               "full_area_share": round(full.area_share, 4),
+               "radius": {str(q): full.radius_for_mass(q) for q in shares},
+               "per_timestep": {}}
+        for t in timesteps:
+            f = unet_fields(unet, context, sizes=(s,), timesteps=(t,), seeds=seeds)[s]["full"]
+            row["per_timestep"][str(t)] = {str(q): f.radius_for_mass(q) for q in shares}
+        out["sizes"][str(s)] = row
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffusionlab.failure_modes",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="the JSON file to write")
+    parser.add_argument("--n", type=int, default=N_PROMPTS, help="prompts per size")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings, to check the run")
+    args = parser.parse_args(argv)
+    from .metrics.scenes import SceneReader
+    from .pipelines import TextToImage
+    from .pipelines.base import DEFAULT_GUIDANCE_SCALE
+
+    torch.manual_seed(0)
+    start = time.time()
+    pipe = TextToImage.pretrained()
+    prompts = one_object_prompts(args.n, seed=PROMPT_SEED)
+    reader = SceneReader.pretrained()
+    kwargs = {}
+    if args.smoke:
+        kwargs["num_inference_steps"] = 4
+    dup = duplication_study(pipe, prompts, reader=reader, **kwargs)
+    context = pipe.encode_prompt([prompts[0]])
+    fields = field_study(pipe.unet, context, latent_sizes=(8, 16) if args.smoke else LATENT_SIZES,
+                         seeds=(0,) if args.smoke else (0, 1, 2))
+    result = {"model": "text2img", "training_size": [32, 32], "vae_factor": 2 ** (len(pipe.vae.config["channel_mults"]) - 1),
+              "prompts": prompts, "prompt_seed": PROMPT_SEED, "seed": 0,
+              "guidance_scale": DEFAULT_GUIDANCE_SCALE,
+              "num_inference_steps": kwargs.get("num_inference_steps", 20),
+              "duplication": dup, "fields": fields,
+              "command": "python -m diffusionlab.failure_modes " + " ".join(argv or []),
+              "wall_time_s": round(time.time() - start, 1), "threads": torch.get_num_threads()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    for k, row in dup["native"].items():
+        print(f"native {k:>6}: duplication {row['duplication_rate']:.3f}, "
+              f"scene accuracy {row.get('scene_accuracy')}")
+    for k, row in dup["upscaled"].items():
+        print(f"upscaled {k:>4}: duplication {row['duplication_rate']:.3f}, "
+              f"scene accuracy {row.get('scene_accuracy')}")
+    print(json.dumps(fields))
+    print(f"wrote {args.out} in {result['wall_time_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    raise SystemExit(main(sys.argv[1:]))
