@@ -25,11 +25,12 @@ from .metrics.receptive_field import unet_conv_field, unet_fields
 
 SIZES = (32, 40, 48, 56, 64, (24, 40), (40, 24))   # 1x to 2x the training size; two aspects
 UPSCALED_SIZES = (40, 48, 56, 64)
-LATENT_SIZES = (8, 10, 12, 14, 16)     # the latents of 32 to 64 px (VAE factor 4)
+LATENT_SIZES = (8, 10, 12, 14, 16, 24)  # the latents of 32 to 64 px (VAE factor 4), and 96 px
 TIMESTEPS = (250, 500, 750)
 N_PROMPTS = 128
 PROMPT_SEED = 16
 MASS_SHARES = (0.5, 0.9)
+FALLOFF = 0.01                               # falloff_radius: 1 % of the pixel's own gradient
 
 
 def size_key(size) -> str:
@@ -81,8 +82,9 @@ def field_study(unet, context: torch.Tensor, latent_sizes=LATENT_SIZES, timestep
                 seeds=(0, 1, 2), shares=MASS_SHARES) -> dict:
     """Per latent size: the analytic receptive field of the convolutions, the measured
     support of the convolutional path, and the full network's effective field (the
-    Chebyshev radius holding each share of the gradient mass; the share of the canvas
-    above 1 % of the peak), averaged over ``timesteps`` and per timestep."""
+    Chebyshev radius holding each share of the gradient mass; the radius beyond which the
+    gradient stays under ``FALLOFF`` of the pixel's own, with its ring profile; the share of
+    the canvas above 1 % of the peak), averaged over ``timesteps`` and per timestep."""
     out = {"conv_field_analytic": unet_conv_field(unet.config), "sizes": {}}
     for s in latent_sizes:
         fields = unet_fields(unet, context, sizes=(s,), timesteps=timesteps, seeds=seeds)[s]
@@ -90,10 +92,13 @@ def field_study(unet, context: torch.Tensor, latent_sizes=LATENT_SIZES, timestep
         row = {"conv_extent": list(conv.extent), "conv_area_share": round(conv.area_share, 4),
                "full_area_share": round(full.area_share, 4),
                "radius": {str(q): full.radius_for_mass(q) for q in shares},
+               "falloff_radius": full.falloff_radius(FALLOFF),
+               "ring_profile": [round(v, 5) for v in full.ring_profile()],
                "per_timestep": {}}
         for t in timesteps:
             f = unet_fields(unet, context, sizes=(s,), timesteps=(t,), seeds=seeds)[s]["full"]
             row["per_timestep"][str(t)] = {str(q): f.radius_for_mass(q) for q in shares}
+            row["per_timestep"][str(t)]["falloff"] = f.falloff_radius(FALLOFF)
         out["sizes"][str(s)] = row
     return out
 

@@ -89,6 +89,8 @@ def measure_duplication(pipe, prompts: list, sizes=(32, 48, 64), seed: int = 0,
             scores = score_scenes([parse_scene_caption(p) for p in prompts], found)
             out[s]["scene_accuracy"] = round(scores.scene_accuracy, 4)
             out[s]["object_accuracy"] = round(scores.object_accuracy, 4)
+            out[s]["attribute_accuracy"] = {a: round(v, 4) for a, v in
+                                            scores.attribute_accuracy.items()}
     return out
 
 
