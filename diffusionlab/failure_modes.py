@@ -7,6 +7,8 @@ job, its JSON committed) and the notebook's small live re-check are the same cod
     field_study(unet, context, latent_sizes)   the U-Net's receptive fields against the
                                                canvas: theoretical (convolutions) and
                                                effective (gradient mass), per timestep
+    vae_text_study(vae, reader)                shapes, letters and words read before and
+                                               after one trip through the autoencoder
 
 The wider-world parts of the lesson (binding, counting, spelling, by text encoder) use
 ``text2img_xl`` and live in the lesson itself; they are small enough to run there.
@@ -103,6 +105,51 @@ def field_study(unet, context: torch.Tensor, latent_sizes=LATENT_SIZES, timestep
     return out
 
 
+TEXT_KINDS = ("shape", "small letter", "small word", "large letter", "large word")
+
+
+def text_objects(kind: str, n: int) -> list:
+    """``n`` one-object scenes of ``kind`` (``TEXT_KINDS``), cycling deterministically through
+    the shapes, colours, letters (``data.glyphs.LETTERS``) and words (``WORDS``)."""
+    from .data.glyphs import LETTERS, WORDS
+    from .data.shapes import COLORS, SHAPES
+
+    cols = list(COLORS)
+    if kind == "shape":
+        return [{"kind": "shape", "shape": SHAPES[i % len(SHAPES)], "color": cols[i % len(cols)],
+                 "size": ("small", "large")[i // len(cols) % 2]} for i in range(n)]
+    size, what = kind.split()
+    if what == "letter":
+        return [{"kind": "letter", "text": LETTERS[(7 * i) % len(LETTERS)], "color": cols[i % len(cols)],
+                 "size": size} for i in range(n)]
+    return [{"kind": "word", "text": WORDS[(5 * i) % len(WORDS)], "color": cols[i % len(cols)],
+             "size": size} for i in range(n)]
+
+
+def vae_text_study(vae, reader, n: int = 128, canvas: int = 48, seed: int = 1,
+                   kinds=TEXT_KINDS, keep: int = 0):
+    """Does the autoencoder carry letters? For each kind, ``n`` rendered one-object scenes
+    (``text_objects``) on a ``canvas``-pixel square, read by ``reader`` before and after
+    ``vae.decode_latents(vae.encode_latents(x))``, scored against what was drawn (kind,
+    shape or text, colour). Returns {kind: {"before": scores, "after": scores}} (the rates
+    of ``SceneScores.as_dict``), and with ``keep`` > 0 also {kind: (first ``keep`` images,
+    their round trips)} as a second value."""
+    from .data.scenes import render_scenes
+    from .metrics.scenes import score_scenes
+
+    rows, images = {}, {}
+    for kind in kinds:
+        objs = text_objects(kind, n)
+        batch = render_scenes([[o] for o in objs], height=canvas, seed=seed)
+        want = [[{k: v for k, v in o.items() if k in ("kind", "shape", "text", "color")}] for o in objs]
+        with torch.no_grad():
+            back = vae.decode_latents(vae.encode_latents(batch.images)).clamp(-1, 1)
+        rows[kind] = {"before": score_scenes(want, reader.read(batch.images)).as_dict(),
+                      "after": score_scenes(want, reader.read(back)).as_dict()}
+        images[kind] = (batch.images[:keep], back[:keep])
+    return (rows, images) if keep else rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffusionlab.failure_modes",
                                      description=__doc__.split("\n\n")[0])
@@ -126,11 +173,12 @@ def main(argv=None) -> int:
     context = pipe.encode_prompt([prompts[0]])
     fields = field_study(pipe.unet, context, latent_sizes=(8, 16) if args.smoke else LATENT_SIZES,
                          seeds=(0,) if args.smoke else (0, 1, 2))
+    text = vae_text_study(pipe.vae, reader, n=24 if args.smoke else 128)
     result = {"model": "text2img", "training_size": [32, 32], "vae_factor": 2 ** (len(pipe.vae.config["channel_mults"]) - 1),
               "prompts": prompts, "prompt_seed": PROMPT_SEED, "seed": 0,
               "guidance_scale": DEFAULT_GUIDANCE_SCALE,
               "num_inference_steps": kwargs.get("num_inference_steps", 20),
-              "duplication": dup, "fields": fields,
+              "duplication": dup, "fields": fields, "vae_text": text,
               "command": "python -m diffusionlab.failure_modes " + " ".join(argv or []),
               "wall_time_s": round(time.time() - start, 1), "threads": torch.get_num_threads()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +190,7 @@ def main(argv=None) -> int:
         print(f"upscaled {k:>4}: duplication {row['duplication_rate']:.3f}, "
               f"scene accuracy {row.get('scene_accuracy')}")
     print(json.dumps(fields))
+    print(json.dumps(text))
     print(f"wrote {args.out} in {result['wall_time_s']} s")
     return 0
 
