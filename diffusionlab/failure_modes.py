@@ -10,8 +10,11 @@ job, its JSON committed) and the notebook's small live re-check are the same cod
     vae_text_study(vae, reader)                shapes, letters and words read before and
                                                after one trip through the autoencoder
 
-The wider-world parts of the lesson (binding, counting, spelling, by text encoder) use
-``text2img_xl`` and live in the lesson itself; they are small enough to run there.
+    xl_study(pipe, reader, n)                  on ``text2img_xl``: aspects, binding and
+                                               counting by text encoder and guidance,
+                                               spelling of trained and held-out words by
+                                               text encoder, count accuracy by count
+                                               (``--xl``: into ``XL_FILE``)
 """
 from __future__ import annotations
 
@@ -150,13 +153,98 @@ def vae_text_study(vae, reader, n: int = 128, canvas: int = 48, seed: int = 1,
     return (rows, images) if keep else rows
 
 
+XL_FILE = "notebooks/data/16_failure_modes_xl.json"
+XL_GUIDANCE = (1.0, 3.0, 6.0)
+XL_BINDING_ENCODERS = ("both", "pooled")
+XL_SPELLING_ENCODERS = ("word", "char", "both")
+
+
+def sample_and_score(pipe, reader, captions, phrases=None, batch_size: int = 32, seed: int = 0,
+                     **call_kwargs):
+    """Sample ``pipe`` once per caption (batch k of ``batch_size`` seeded ``seed + k *
+    batch_size``, like ``measure_duplication``) and score the images with ``reader``:
+    a ``SceneScores``."""
+    from .data.scenes import parse_scene_caption
+    from .metrics.scenes import score_scenes
+
+    found = []
+    for i in range(0, len(captions), batch_size):
+        out = pipe(captions[i:i + batch_size], seed=seed + i, progress=False, **call_kwargs)
+        found += reader.read(out.images)
+    phrases = [parse_scene_caption(c) for c in captions] if phrases is None else phrases
+    return score_scenes(phrases, found)
+
+
+def word_prompts(words, n: int, seed: int = 0) -> tuple:
+    """``n`` one-word captions ("the word CAT in red") drawn from ``words``, colours uniform:
+    (captions, phrases)."""
+    from .data.scenes import scene_caption
+    from .data.shapes import COLORS
+
+    g = torch.Generator().manual_seed(seed)
+    cols = list(COLORS)
+    w = torch.randint(len(words), (n,), generator=g).tolist()
+    c = torch.randint(len(cols), (n,), generator=g).tolist()
+    phrases = [[{"kind": "word", "text": words[i], "color": cols[j]}] for i, j in zip(w, c)]
+    return [scene_caption(p) for p in phrases], phrases
+
+
+def xl_prompt_sets(n: int) -> dict:
+    """The seeded prompt sets of ``xl_study``: {name: (captions, phrases)}."""
+    from .data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS
+    from .data.scenes import make_scenes
+
+    sets = {"pairs": make_scenes(n, seed=1600, num_objects=(2,)),
+            "groups": make_scenes(n, seed=1601, num_objects=(2, 3), group_rate=1.0)}
+    for k in (1, 2, 3):
+        sets[f"count{k}"] = make_scenes(n, seed=1610 + k, num_objects=(k,),
+                                        group_rate=1.0 if k > 1 else 0.0)
+    out = {name: (b.captions, b.phrases) for name, b in sets.items()}
+    out["train words"] = word_prompts(TRAIN_WORDS, n, seed=1602)
+    out["held-out words"] = word_prompts(HELD_OUT_WORDS, n, seed=1603)
+    return out
+
+
+def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 32) -> dict:
+    """``text2img_xl``'s failure modes (lesson 16, section 6), every rate on ``n`` seeded
+    prompts: one-object ``prompts`` at 32x32, 24x40, 40x24 (duplication, scene and
+    position accuracy); two-object scenes and counted groups by text encoder mode and
+    guidance scale (binding errors, object and count accuracy); trained and held-out words
+    by encoder mode (letter and word accuracy); count accuracy for 1, 2, 3 objects."""
+    sets = xl_prompt_sets(n)
+    out = {"n": n, "aspects": {}, "binding": {}, "spelling": {}, "by_count": {}}
+    if prompts is not None:
+        res = measure_duplication(pipe, prompts[:n], sizes=((32, 32), (24, 40), (40, 24)),
+                                  reader=reader, batch_size=batch_size)
+        out["aspects"] = {f"{h}x{w}": _row(r) for (h, w), r in res.items()}
+    for enc in XL_BINDING_ENCODERS:
+        for s in XL_GUIDANCE:
+            two = sample_and_score(pipe, reader, *sets["pairs"], batch_size=batch_size,
+                                   guidance_scale=s, text_encoders=enc)
+            grp = sample_and_score(pipe, reader, *sets["groups"], batch_size=batch_size,
+                                   guidance_scale=s, text_encoders=enc)
+            out["binding"][f"{enc} {s:g}"] = {"pairs": two.as_dict(), "groups": grp.as_dict()}
+    for split in ("train words", "held-out words"):
+        for enc in XL_SPELLING_ENCODERS:
+            sc = sample_and_score(pipe, reader, *sets[split], batch_size=batch_size, text_encoders=enc)
+            out["spelling"][f"{enc} {split}"] = sc.as_dict()
+    for k in (1, 2, 3):
+        out["by_count"][str(k)] = sample_and_score(pipe, reader, *sets[f"count{k}"],
+                                                   batch_size=batch_size).as_dict()
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffusionlab.failure_modes",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--n", type=int, default=N_PROMPTS, help="prompts per size")
     parser.add_argument("--smoke", action="store_true", help="tiny settings, to check the run")
+    parser.add_argument("--xl", action="store_true",
+                        help=f"measure text2img_xl instead (section 6; default out {XL_FILE})")
     args = parser.parse_args(argv)
+    if args.xl:
+        return main_xl(args, argv)
     from .metrics.scenes import SceneReader
     from .pipelines import TextToImage
     from .pipelines.base import DEFAULT_GUIDANCE_SCALE
@@ -191,6 +279,27 @@ def main(argv=None) -> int:
               f"scene accuracy {row.get('scene_accuracy')}")
     print(json.dumps(fields))
     print(json.dumps(text))
+    print(f"wrote {args.out} in {result['wall_time_s']} s")
+    return 0
+
+
+def main_xl(args, argv) -> int:
+    from .metrics.scenes import SceneReader
+    from .pipelines import TextToImageXL
+
+    torch.manual_seed(0)
+    start = time.time()
+    pipe = TextToImageXL.pretrained()
+    reader = SceneReader.pretrained()
+    n = 8 if args.smoke else args.n
+    prompts = one_object_prompts(N_PROMPTS, seed=PROMPT_SEED)        # section 1's prompts
+    result = xl_study(pipe, reader, n=n, prompts=prompts)
+    result.update(model="text2img_xl", prompt_seed=PROMPT_SEED,
+                  command="python -m diffusionlab.failure_modes " + " ".join(argv or []),
+                  wall_time_s=round(time.time() - start, 1), threads=torch.get_num_threads())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "aspects"}, indent=1))
     print(f"wrote {args.out} in {result['wall_time_s']} s")
     return 0
 

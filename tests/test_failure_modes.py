@@ -80,3 +80,36 @@ def test_study_reproduces_on_a_slice():
                                batch_size=16)[64]
     ref = study["duplication"]["native"]["64"]["counts"][:16]
     assert sum(int(a) == b for a, b in zip(live["counts"], ref)) >= 15
+
+
+def _perfect_pipe(calls):
+    """A fake text2img_xl that draws exactly what each caption asks for."""
+    from diffusionlab.data.scenes import parse_scene_caption, wanted_objects
+
+    def pipe(prompts, height=32, width=32, seed=0, progress=False, **kwargs):
+        calls.append(kwargs)
+        objs = []
+        for p in prompts:
+            objs.append([dict({"size": "small", "color": "red"}, **{k: v for k, v in o.items()
+                                                                   if k != "count"})
+                         for o in wanted_objects(parse_scene_caption(p))])
+        return SimpleNamespace(images=render_scenes(objs, height=height, width=width, seed=seed,
+                                                    shrink_after=4).images)
+    return pipe
+
+
+def test_xl_study_scores_a_perfect_model_perfectly():
+    from diffusionlab.metrics.scenes import SceneReader
+
+    calls = []
+    out = fm.xl_study(_perfect_pipe(calls), SceneReader.pretrained(), n=6,
+                      prompts=["a small red circle at the top left"] * 6, batch_size=4)
+    assert set(out["aspects"]) == {"32x32", "24x40", "40x24"}
+    assert all(r["duplication_rate"] == 0 for r in out["aspects"].values())
+    assert set(out["binding"]) == {f"{e} {s:g}" for e in fm.XL_BINDING_ENCODERS for s in fm.XL_GUIDANCE}
+    for r in out["binding"].values():
+        assert r["pairs"]["binding_error_rate"] == 0 and r["groups"]["count_accuracy"] == 1.0
+    for r in out["spelling"].values():
+        assert r["word_accuracy"] == 1.0
+    assert {c.get("text_encoders") for c in calls} == {None, "both", "pooled", "word", "char"}
+    json.dumps(out)
