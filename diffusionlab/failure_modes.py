@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ._checks import check_choice, check_int
 from .metrics.duplication import duplicate_spacing, measure_duplication, one_object_prompts, upscaled
 from .metrics.receptive_field import unet_conv_field, unet_fields
 
@@ -117,6 +118,8 @@ def text_objects(kind: str, n: int) -> list:
     from .data.glyphs import LETTERS, WORDS
     from .data.shapes import COLORS, SHAPES
 
+    check_choice("kind", kind, TEXT_KINDS)
+    n = check_int("n", n, minimum=1)
     cols = list(COLORS)
     if kind == "shape":
         return [{"kind": "shape", "shape": SHAPES[i % len(SHAPES)], "color": cols[i % len(cols)],

@@ -113,3 +113,10 @@ def test_xl_study_scores_a_perfect_model_perfectly():
         assert r["word_accuracy"] == 1.0
     assert {c.get("text_encoders") for c in calls} == {None, "both", "pooled", "word", "char"}
     json.dumps(out)
+
+
+def test_bad_kinds_are_named():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        fm.text_objects("medium word", 3)
+    with pytest.raises(ValueError, match="n must be"):
+        fm.text_objects("shape", 0)
