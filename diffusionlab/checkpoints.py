@@ -56,6 +56,22 @@ def save_checkpoint(model: torch.nn.Module, directory, manifest: dict | None = N
     return directory
 
 
+def save_checkpoint_half(model: torch.nn.Module, directory) -> Path:
+    """``save_checkpoint`` with the weights stored as float16 (half the bytes; they load back
+    into a float32 model: ``load_state_dict`` casts)."""
+    save_checkpoint(model, directory)
+    state = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(Path(directory) / "model.safetensors"))
+    return Path(directory)
+
+
+def max_weight_change(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """The largest absolute difference between two models' matching weights (e.g. a model
+    and its float16 round trip)."""
+    return float(max((x.float() - y.float()).abs().max()
+                     for x, y in zip(a.state_dict().values(), b.state_dict().values())))
+
+
 def read_manifest(directory) -> dict:
     path = Path(directory) / "manifest.json"
     if not path.is_file():

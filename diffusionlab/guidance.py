@@ -57,17 +57,40 @@ def guided(model, cond, uncond, scale: float, guidance_rescale: float = 0.0):
     """Wrap ``model(x, t, context)`` into ``f(x, t)`` that applies CFG.
 
     Runs both branches in one batch, as diffusers does: [uncond; cond].
-    ``uncond`` is the empty prompt's context, or the negative prompt's.
+    ``uncond`` is the empty prompt's context, or the negative prompt's. ``cond`` and
+    ``uncond`` may also be dicts of keyword tensors (SDXL: ``context``, ``text_embeds``,
+    ``time_ids``), passed as ``model(x, t, **cond)``.
     """
-    check_tensor("cond", cond)
-    check_tensor("uncond", uncond)
-    check_same_shape("cond", cond, "uncond", uncond)
+    if isinstance(cond, dict) or isinstance(uncond, dict):
+        if not (isinstance(cond, dict) and isinstance(uncond, dict)) or set(cond) != set(uncond):
+            raise ValueError("cond and uncond must both be tensors or dicts with the same keys")
+        for k in cond:
+            for name, v in ((f"cond[{k!r}]", cond[k]), (f"uncond[{k!r}]", uncond[k])):
+                if not isinstance(v, torch.Tensor):
+                    raise TypeError(f"{name} must be a tensor, got {type(v).__name__}")
+            check_same_shape(f"cond[{k!r}]", cond[k], f"uncond[{k!r}]", uncond[k])
+
+        def call(x, t, c):
+            return model(x, t, **c)
+
+        def both(a, b):
+            return {k: torch.cat([a[k], b[k]]) for k in a}
+    else:
+        check_tensor("cond", cond)
+        check_tensor("uncond", uncond)
+        check_same_shape("cond", cond, "uncond", uncond)
+
+        def call(x, t, c):
+            return model(x, t, c)
+
+        def both(a, b):
+            return torch.cat([a, b])
     scale = check_number("scale", scale)
 
     def f(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if scale == 1.0:
-            return model(x, t, cond)
-        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([uncond, cond]))
+            return call(x, t, cond)
+        out = call(torch.cat([x, x]), torch.cat([t, t]), both(uncond, cond))
         eps_uncond, eps_cond = out.chunk(2)
         eps = cfg(eps_uncond, eps_cond, scale)
         if guidance_rescale > 0:

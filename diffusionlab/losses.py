@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_number, check_same_shape, check_tensor
+from ._checks import check_int, check_number, check_same_shape, check_tensor
 from .forward import q_sample
 from .parameterization import training_target
 from .schedules import NoiseSchedule
@@ -38,11 +38,15 @@ def simple_loss(model_output: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 def diffusion_loss(model, schedule: NoiseSchedule, x0: torch.Tensor,
                    prediction_type: str = "epsilon", generator: torch.Generator | None = None,
-                   **model_kwargs) -> torch.Tensor:
-    """Draw t ~ U{0..T-1} and eps ~ N(0, I), build x_t in closed form, regress onto the target."""
+                   t_max: int | None = None, **model_kwargs) -> torch.Tensor:
+    """Draw t ~ U{0..T-1} and eps ~ N(0, I), build x_t in closed form, regress onto the target.
+    ``t_max``: draw t ~ U{0..t_max-1} instead (SDXL's refiner: the low-noise timesteps only)."""
     check_tensor("x0", x0, min_ndim=2)
     B = x0.shape[0]
-    t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator).to(x0.device)
+    T = schedule.num_timesteps
+    if t_max is not None:
+        T = check_int("t_max", t_max, minimum=1, maximum=schedule.num_timesteps)
+    t = torch.randint(0, T, (B,), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     x_t = q_sample(schedule, x0, t, noise)
     target = training_target(schedule, x0, noise, t, prediction_type)

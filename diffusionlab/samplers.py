@@ -340,8 +340,12 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
            generator: torch.Generator | None = None, seed: int | None = None,
            clip_sample: float | None = None, return_trajectory: bool = False,
            progress: bool = True, device: str | torch.device = "cpu",
-           callback: Callable | None = None, resample: int = 1, solver_order: int = 2):
+           callback: Callable | None = None, resample: int = 1, solver_order: int = 2,
+           t_final: int = -1):
     """Run the reverse process from ``x_T`` (pure noise by default) down ``timesteps``.
+    The last step goes to ``t_final`` (default -1: the clean sample); a timestep below the
+    last one stops there instead, still noisy (SDXL's ``denoising_end``: the base hands
+    its latents at that noise level to the refiner).
 
     ``model(x_t, t)`` gets a batch and a LongTensor of timesteps of shape (B,)
     and returns its prediction (of ``prediction_type``). With
@@ -381,6 +385,10 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
     if generator is None and seed is not None:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
     resample = check_int("resample", resample, minimum=1)
+    t_final = check_int("t_final", t_final, minimum=-1)
+    if t_final >= int(timesteps[-1]):
+        raise ValueError(f"t_final must be below the last timestep ({int(timesteps[-1])}), "
+                         f"got {t_final}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(i, t, t_prev, step), "
                         f"got {type(callback).__name__}")
@@ -398,7 +406,7 @@ def sample(model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule
                leave=False)
     abar = schedule.alphas_cumprod
     for i in bar:
-        t, t_prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else -1)
+        t, t_prev = ts[i], (ts[i + 1] if i + 1 < len(ts) else t_final)
         t_batch = torch.full((shape[0],), t, dtype=torch.long, device=device)
         for r in range(resample):
             if r > 0:   # RePaint: back from t_prev to t, x_t = sqrt(a) x_prev + sqrt(1 - a) z

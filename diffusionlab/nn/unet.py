@@ -96,7 +96,8 @@ class UNet(nn.Module):
                  base_channels: int = 32, channel_mults=(1, 2, 2), layers_per_block: int = 1,
                  attention_levels=(False, True, True), context_dim: int | None = None,
                  num_heads: int = 4, use_skips: bool = True, dropout: float = 0.0,
-                 conditioning_channels: int = 0):
+                 conditioning_channels: int = 0, addition_time_embed_dim: int | None = None,
+                 projection_class_embeddings_input_dim: int | None = None):
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = in_channels if out_channels is None else check_int(
@@ -118,6 +119,15 @@ class UNet(nn.Module):
             raise TypeError(f"use_skips must be a bool, got {type(use_skips).__name__}")
         dropout = check_number("dropout", dropout, minimum=0.0, maximum=1.0)
         conditioning_channels = check_int("conditioning_channels", conditioning_channels, minimum=0)
+        if (addition_time_embed_dim is None) != (projection_class_embeddings_input_dim is None):
+            raise ValueError("addition_time_embed_dim and projection_class_embeddings_input_dim "
+                             "go together (SDXL's added conditioning): give both or neither")
+        if addition_time_embed_dim is not None:
+            addition_time_embed_dim = check_int("addition_time_embed_dim",
+                                                addition_time_embed_dim, minimum=2)
+            projection_class_embeddings_input_dim = check_int(
+                "projection_class_embeddings_input_dim", projection_class_embeddings_input_dim,
+                minimum=6 * addition_time_embed_dim + 1)
         widths = [base_channels * m for m in channel_mults]
         attn_widths = [w for w, a in zip(widths, attention_levels) if a] + [widths[-1]]
         for w in attn_widths:
@@ -131,6 +141,11 @@ class UNet(nn.Module):
                            attention_levels=list(attention_levels), context_dim=context_dim,
                            num_heads=num_heads, use_skips=use_skips, dropout=dropout,
                            conditioning_channels=conditioning_channels)
+        if addition_time_embed_dim is not None:          # only SDXL-style U-Nets record it
+            self.config.update(addition_time_embed_dim=addition_time_embed_dim,
+                               projection_class_embeddings_input_dim=
+                               projection_class_embeddings_input_dim)
+        self.addition_time_embed_dim = addition_time_embed_dim
         self.in_channels, self.out_channels = in_channels, out_channels
         self.conditioning_channels = conditioning_channels
         self.context_dim = context_dim
@@ -140,6 +155,11 @@ class UNet(nn.Module):
 
         temb_dim = 4 * base_channels
         self.time_embedding = TimestepEmbedding(base_channels, temb_dim)
+        # SDXL's added conditioning (diffusers' add_embedding, addition_embed_type="text_time"):
+        # MLP(c_add) is added to the timestep embedding, c_add = added_condition_embedding(...)
+        self.add_embedding = None if addition_time_embed_dim is None else nn.Sequential(
+            nn.Linear(projection_class_embeddings_input_dim, temb_dim), nn.SiLU(),
+            nn.Linear(temb_dim, temb_dim))
         self.conv_in = nn.Conv2d(in_channels + conditioning_channels, base_channels, 3, padding=1)
 
         # Encoder: every resnet output and every downsampler output becomes a skip.
@@ -197,6 +217,35 @@ class UNet(nn.Module):
         return (self.skip_channels[-1], height // self.downscale, width // self.downscale)
 
     # ------------------------------------------------------------ validation
+    def _check_added(self, x, text_embeds, time_ids):
+        """SDXL's added conditioning: required iff the U-Net was built with it."""
+        if self.add_embedding is None:
+            if text_embeds is not None or time_ids is not None:
+                raise ValueError("text_embeds/time_ids were given but this UNet has no added "
+                                 "conditioning (build it with addition_time_embed_dim=...)")
+            return
+        P = self.config["projection_class_embeddings_input_dim"] - 6 * self.addition_time_embed_dim
+        B = x.shape[0]
+        if text_embeds is None or time_ids is None:
+            raise ValueError(f"this UNet needs text_embeds ({B}, {P}) and time_ids ({B}, 6) "
+                             "(SDXL's added conditioning)")
+        check_tensor("text_embeds", text_embeds, ndim=2)
+        check_tensor("time_ids", time_ids, ndim=2)
+        if tuple(text_embeds.shape) != (B, P):
+            raise ValueError(f"text_embeds must have shape ({B}, {P}), got {tuple(text_embeds.shape)}")
+        if tuple(time_ids.shape) != (B, 6):
+            raise ValueError(f"time_ids must have shape ({B}, 6), got {tuple(time_ids.shape)}")
+
+    def added_embedding(self, text_embeds, time_ids) -> torch.Tensor | None:
+        """MLP(added_condition_embedding(text_embeds, time_ids)): what is added to the
+        timestep embedding (None for a U-Net without added conditioning)."""
+        if self.add_embedding is None:
+            return None
+        from .embeddings import added_condition_embedding
+
+        return self.add_embedding(added_condition_embedding(text_embeds, time_ids,
+                                                            self.addition_time_embed_dim))
+
     def _check_inputs(self, x, t, context, context_mask):
         check_tensor("x", x, ndim=4)
         B, C, H, W = x.shape
@@ -286,8 +335,8 @@ class UNet(nn.Module):
             h = level.attentions[j](h, context=context, mask=mask)
         return h
 
-    def _encode(self, x, t, context, context_mask, input_residual=None):
-        return run_encoder(self, x, t, context, context_mask, input_residual)
+    def _encode(self, x, t, context, context_mask, input_residual=None, added=None):
+        return run_encoder(self, x, t, context, context_mask, input_residual, added)
 
     def encode(self, x: torch.Tensor, t, context: torch.Tensor | None = None,
                context_mask: torch.Tensor | None = None,
@@ -330,18 +379,23 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, t, context: torch.Tensor | None = None,
                 context_mask: torch.Tensor | None = None,
                 down_residuals: list[torch.Tensor] | None = None,
-                mid_residual: torch.Tensor | None = None) -> torch.Tensor:
+                mid_residual: torch.Tensor | None = None, text_embeds: torch.Tensor | None = None,
+                time_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Predict (by default) the noise in ``x`` at timestep ``t``.
 
         x: (B, in_channels + conditioning_channels, H, W); t: int or (B,) timesteps;
         context: (B, L, context_dim) iff the model has context_dim; context_mask: (B, L),
         passed to the attention blocks. down_residuals / mid_residual: ControlNet outputs,
         added to the skips / middle block output (diffusers' down_block_additional_residuals /
-        mid_block_additional_residual).
+        mid_block_additional_residual). text_embeds (B, P) and time_ids (B, 6): SDXL's added
+        conditioning (diffusers' ``added_cond_kwargs``), for a U-Net built with
+        ``addition_time_embed_dim``.
         """
         t = self._check_inputs(x, t, context, context_mask)
         self._check_residuals(down_residuals, mid_residual, x)
-        skips, h, temb = self._encode(x, t, context, context_mask)
+        self._check_added(x, text_embeds, time_ids)
+        skips, h, temb = self._encode(x, t, context, context_mask,
+                                      added=self.added_embedding(text_embeds, time_ids))
         if down_residuals is not None:
             skips = [s + r for s, r in zip(skips, down_residuals)]
         if mid_residual is not None:
@@ -390,15 +444,18 @@ class UNet(nn.Module):
         return load_checkpoint(cls, weights_path(name), device=device)
 
 
-def run_encoder(net: nn.Module, x, t, context, context_mask, input_residual=None):
+def run_encoder(net: nn.Module, x, t, context, context_mask, input_residual=None, added=None):
     """The encoder half of a U-Net: time embedding, conv_in, down levels, middle block.
 
     ``net`` is anything with ``time_embedding``, ``conv_in``, ``down_blocks`` and
     ``mid_block`` (a ``UNet``, or a ``ControlNet``'s trainable copy of them). Returns
     ``(skips, mid, temb)``; ``input_residual`` is added right after conv_in (where a
-    ControlNet adds its embedded condition image).
+    ControlNet adds its embedded condition image); ``added`` (B, temb_dim), SDXL's embedded
+    added conditioning, is added to the timestep embedding.
     """
     temb = net.time_embedding(t)
+    if added is not None:
+        temb = temb + added
     h = net.conv_in(x)
     if input_residual is not None:
         h = h + input_residual

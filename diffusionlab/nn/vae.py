@@ -89,8 +89,15 @@ class DiagonalGaussian:
 
 
 class Encoder(nn.Module):
-    def __init__(self, in_channels: int, latent_channels: int, widths: list[int]):
+    def __init__(self, in_channels: int, latent_channels: int, widths: list[int],
+                 shortcut: bool = False):
         super().__init__()
+        self.factor = 2 ** (len(widths) - 1)
+        # residual autoencoding (DC-AE, Chen et al. 2024): a linear map of the pixels'
+        # space-to-channel rearrangement is added to the latent mean
+        self.shortcut = nn.Conv2d(in_channels * self.factor ** 2, latent_channels, 1) \
+            if shortcut else None
+        self.latent_channels = latent_channels
         self.conv_in = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         blocks, ch = [], widths[0]
         for i, w in enumerate(widths):
@@ -105,12 +112,21 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.down(self.conv_in(x)))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        if self.shortcut is not None:
+            s = self.shortcut(F.pixel_unshuffle(x, self.factor))
+            out = out + F.pad(s, (0, 0, 0, 0, 0, self.latent_channels))   # mean half only
+        return out
 
 
 class Decoder(nn.Module):
-    def __init__(self, out_channels: int, latent_channels: int, widths: list[int]):
+    def __init__(self, out_channels: int, latent_channels: int, widths: list[int],
+                 shortcut: bool = False):
         super().__init__()
+        self.factor = 2 ** (len(widths) - 1)
+        # residual autoencoding (DC-AE): a linear map of z, channel-to-space, is added
+        self.shortcut = nn.Conv2d(latent_channels, out_channels * self.factor ** 2, 1) \
+            if shortcut else None
         ch = widths[-1]
         self.conv_in = nn.Conv2d(latent_channels, ch, 3, padding=1)
         self.mid = ResBlock(ch, ch)
@@ -126,7 +142,10 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.up(self.mid(self.conv_in(z)))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        if self.shortcut is not None:
+            out = out + F.pixel_shuffle(self.shortcut(z), self.factor)
+        return out
 
 
 class VAE(nn.Module):
@@ -139,7 +158,7 @@ class VAE(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, latent_channels: int = 4, base_channels: int = 32,
-                 channel_mults=(1, 2, 2), scaling_factor: float = 1.0):
+                 channel_mults=(1, 2, 2), scaling_factor: float = 1.0, shortcut: bool = False):
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         latent_channels = check_int("latent_channels", latent_channels, minimum=1)
@@ -154,11 +173,15 @@ class VAE(nn.Module):
         self.config = dict(in_channels=in_channels, latent_channels=latent_channels,
                            base_channels=base_channels, channel_mults=list(channel_mults),
                            scaling_factor=scaling_factor)
+        if not isinstance(shortcut, bool):
+            raise TypeError(f"shortcut must be a bool, got {type(shortcut).__name__}")
+        if shortcut:                      # only VAEs with the shortcut record it
+            self.config["shortcut"] = True
         self.in_channels, self.latent_channels = in_channels, latent_channels
         self.downscale = 2 ** (len(channel_mults) - 1)
         widths = [base_channels * m for m in channel_mults]
-        self.encoder = Encoder(in_channels, latent_channels, widths)
-        self.decoder = Decoder(in_channels, latent_channels, widths)
+        self.encoder = Encoder(in_channels, latent_channels, widths, shortcut)
+        self.decoder = Decoder(in_channels, latent_channels, widths, shortcut)
 
     @property
     def scaling_factor(self) -> float:
@@ -225,8 +248,9 @@ class VAE(nn.Module):
         return self.decode(latents / self.scaling_factor).clamp(-1.0, 1.0)
 
     @classmethod
-    def pretrained(cls, device: str | torch.device = "cpu") -> "VAE":
-        """The shipped VAE (``diffusionlab/weights/vae``)."""
+    def pretrained(cls, device: str | torch.device = "cpu", name: str = "vae") -> "VAE":
+        """A shipped VAE: ``diffusionlab/weights/vae`` (the shapes world's), or
+        ``name="vae_scenes"`` (the wider world's, the tiny SDXL's)."""
         from ..checkpoints import load_checkpoint, weights_path
 
-        return load_checkpoint(cls, weights_path("vae"), device=device)
+        return load_checkpoint(cls, weights_path(name), device=device)

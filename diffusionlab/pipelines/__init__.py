@@ -37,6 +37,7 @@ loop with its step callbacks):
     img2img         ImageToImage       prompt + image -> edited image (SDEdit)  lesson 14
     inpaint         InpaintPipeline    prompt + image + mask -> filled image    lesson 14
     distilled       DistilledTextToImage  prompt -> image in 1-4 one-pass steps  lesson 15
+    text_to_image_xl  TextToImageXL, TextToImageXLRefiner  the tiny SDXL       lessons 16, 17
 """
 from .base import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, SCHEDULER_CONFIG, CallArgs,  # noqa: F401
                    DiffusionPipeline, TextToImageOutput)
@@ -45,3 +46,4 @@ from .controlnet import ControlNetPipeline  # noqa: F401, E402
 from .img2img import ImageToImage  # noqa: F401, E402
 from .inpaint import InpaintPipeline  # noqa: F401, E402
 from .distilled import DistilledTextToImage  # noqa: F401, E402
+from .text_to_image_xl import TextToImageXL, TextToImageXLRefiner  # noqa: F401, E402

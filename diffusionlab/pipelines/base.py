@@ -348,12 +348,14 @@ class DiffusionPipeline(LoRALoaderMixin):
     @torch.no_grad()
     def generate(self, args: CallArgs, unet=None, x_T: torch.Tensor | None = None,
                  timesteps: torch.Tensor | None = None, callback=None,
-                 resample: int = 1) -> TextToImageOutput:
+                 resample: int = 1, cond=None, uncond=None, t_final: int = -1) -> TextToImageOutput:
         """Encode the prompts, wrap ``unet`` (default: ``self.unet``) in classifier-free
         guidance, run the sampler from ``x_T`` (default: ``args.latents`` or fresh noise) down
         ``timesteps`` (default: all of them), decode. ``callback(i, t, t_prev, step)`` runs
         after each step, before the caller's ``callback_on_step_end``; ``resample`` > 1 is
-        RePaint's resampling (``samplers.sample``)."""
+        RePaint's resampling (``samplers.sample``). ``cond``/``uncond``: the conditioning
+        already encoded (a tensor or a dict of keyword tensors, see ``guidance.guided``);
+        ``t_final``: stop at that timestep (``samplers.sample``)."""
         from ..guidance import guided
         from ..samplers import sample
 
@@ -361,8 +363,10 @@ class DiffusionPipeline(LoRALoaderMixin):
         prompts = [p for p in args.prompts for _ in range(n)]
         negatives = None if args.negatives is None else [p for p in args.negatives
                                                          for _ in range(n)]
-        cond = self.encode_prompt(prompts)
-        uncond = self.encode_prompt(negatives if negatives is not None else [""] * len(prompts))
+        if cond is None:
+            cond = self.encode_prompt(prompts)
+            uncond = self.encode_prompt(negatives if negatives is not None
+                                        else [""] * len(prompts))
         model = guided(self.unet if unet is None else unet, cond, uncond, args.guidance_scale,
                        args.guidance_rescale)
         timesteps = self.timesteps(args.num_inference_steps) if timesteps is None else timesteps
@@ -387,7 +391,7 @@ class DiffusionPipeline(LoRALoaderMixin):
         z0 = sample(model, self.schedule, tuple(x_T.shape), sampler=args.sampler, eta=args.eta,
                     prediction_type=self.prediction_type, timesteps=timesteps, x_T=x_T,
                     generator=generator, progress=args.progress, device=self.device,
-                    callback=on_step if callbacks else None, resample=resample)
+                    callback=on_step if callbacks else None, resample=resample, t_final=t_final)
         if trajectory is not None:
             trajectory["latents"] = torch.stack([x_T.to(z0.device)] + trajectory["latents"])
             trajectory["pred_latents"] = torch.stack(trajectory["pred_latents"])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_checkpoint, save_checkpoint, weights_path
+from ..checkpoints import load_checkpoint, max_weight_change, save_checkpoint_half, weights_path
 from ..losses import dreambooth_loss
 from ..nn.unet import UNet
 from ..training import fit
@@ -65,15 +65,7 @@ def make_loss_fn(schedule, instance: dict, prior: dict | None, prior_weight: flo
     return loss_fn
 
 
-def save_half(model: torch.nn.Module, out: Path) -> Path:
-    """``save_checkpoint`` with the weights stored as float16 (they load back into a float32
-    model: ``load_state_dict`` casts)."""
-    from safetensors.torch import save_file
-
-    save_checkpoint(model, out)
-    state = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(Path(out) / "model.safetensors"))
-    return Path(out)
+save_half = save_checkpoint_half          # float16 weights (checkpoints.save_checkpoint_half)
 
 
 @torch.no_grad()
@@ -86,9 +78,7 @@ def fp16_effect(base, unet32, unet16) -> dict:
 
     images = [views_images(pipe_with_unet(base, u), dreambooth_prompt, INSTANCE_VIEWS, PER_VIEW)
               for u in (unet32, unet16)]
-    return {"max_abs_weight_change": float(max(
-                (a - b).abs().max() for a, b in zip(unet32.state_dict().values(),
-                                                    unet16.state_dict().values()))),
+    return {"max_abs_weight_change": max_weight_change(unet32, unet16),
             "max_abs_pixel_change": round(float((images[0] - images[1]).abs().max()), 4),
             "fidelity_fp32": subject_fidelity(images[0]),
             "fidelity_fp16": subject_fidelity(images[1])}

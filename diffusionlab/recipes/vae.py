@@ -61,20 +61,25 @@ _TRAIN_SEED_STRIDE = 1_000_003
 
 
 def vae_loss(model: VAE, images: torch.Tensor, kl_weight: float = KL_WEIGHT,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """L1 reconstruction from a posterior sample + kl_weight * KL per pixel value."""
+             generator: torch.Generator | None = None,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 reconstruction from a posterior sample + kl_weight * KL per pixel value.
+    ``weight`` (broadcastable to the images): a per-pixel weight of the L1 term."""
     recon, posterior = model(images, sample_posterior=True, generator=generator)
-    rec = (recon - images).abs().mean()                              # |x - D(z)|_1, per value
+    err = (recon - images).abs()
+    rec = (err if weight is None else err * weight).mean()          # |x - D(z)|_1, per value
     kl = posterior.kl().mean() / images[0].numel()                   # KL per image / 3072
     return rec + kl_weight * kl
 
 
 @torch.no_grad()
 def compute_scaling_factor(model: VAE, n: int = SCALE_IMAGES, seed: int = SCALE_SEED,
-                           batch_size: int = 256) -> float:
+                           batch_size: int = 256, images: torch.Tensor | None = None) -> float:
     """1 / std of the unscaled latents (posterior means) of ``n`` training images
-    (Rombach et al. 2022, appendix G: SD's 0.18215 is this number for its VAE)."""
-    images = make_shapes(n, seed=seed).images
+    (Rombach et al. 2022, appendix G: SD's 0.18215 is this number for its VAE), or of
+    ``images`` if given."""
+    images = make_shapes(n, seed=seed).images if images is None else images
+    n = images.shape[0]
     z = torch.cat([model.encode(images[i:i + batch_size]).mode()
                    for i in range(0, n, batch_size)])
     return float(1.0 / z.std())
@@ -111,12 +116,18 @@ def evaluate(model: VAE, n: int = EVAL_IMAGES, seed: int = EVAL_SEED,
     return {k: round(v, 3) for k, v in scores.items()}
 
 
+def init_vae(config: dict) -> VAE:
+    """A fresh VAE whose posterior starts nearly noise-free (logvar bias LOGVAR_INIT)."""
+    model = VAE(**config)
+    with torch.no_grad():
+        model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
+    return model
+
+
 def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, log_every: int = 250) -> dict:
     out = Path(out)
     torch.manual_seed(seed)
-    model = VAE(**CONFIG)
-    with torch.no_grad():                     # start with a nearly noise-free posterior
-        model.encoder.conv_out.bias[model.latent_channels:].fill_(LOGVAR_INIT)
+    model = init_vae(CONFIG)
     batch_size, image_size = BATCH_SIZE, IMAGE_SIZE
 
     def make_loss_fn(gen, shard):            # shard 0: the single-process stream

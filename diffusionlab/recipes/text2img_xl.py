@@ -1,0 +1,237 @@
+"""Recipe: the tiny SDXL (``weights/text2img_xl``, ``pipelines.TextToImageXL``), a
+second-generation text-to-image model on the wider world with SDXL's ideas (Podell et al.
+2023): two text encoders (``nn.text_xl``: word-level + character-aware, states concatenated,
+the char encoder's pooled embedding in the added conditioning), size and crop conditioning
+and multi-aspect buckets (``data.buckets``), on the wider world's VAE (``weights/vae_scenes``).
+
+What is trained, jointly from scratch: the two text encoders and the U-Net (``nn.sdxl.
+TinySDXL``). SDXL freezes two pre-trained CLIP encoders; there is none for this world and
+no CPU budget to pre-train one contrastively, so the encoders learn from the denoising loss
+only (what SD's encoders would know about spelling from pre-training, ours must pick up
+from 3-letter words in captions).
+
+Data, computed once before training: ``N_PER_BUCKET`` scenes per bucket (``BUCKETS``),
+each native, small-and-upscaled or cropped (``SMALL_RATE``, ``CROP_RATE``) with its six
+micro-conditioning numbers; 1-3 objects, letters, counted groups and words from
+``TRAIN_WORDS`` only (the held-out words are never seen), "mixed" captions; their VAE
+latents (posterior mean times the scaling factor) and tokenized captions.
+
+Training step (the simple loss, ``losses.diffusion_loss``): a batch from one bucket (the
+buckets in turn, as SDXL batches by aspect ratio), and independent condition dropouts per
+sample, so that one network learns every conditioning mode (an ablation by dropout, not
+separately trained models):
+
+    CAPTION_DROPOUT   caption -> ""  (classifier-free guidance, Ho & Salimans 2022)
+    WORD_DROPOUT      word encoder's states -> 0                      (mode "char")
+    CHAR_DROPOUT      char encoder's states and pooled -> 0           (mode "word")
+    TOKENS_DROPOUT    both per-token states -> 0, pooled kept          (mode "pooled")
+
+Scores (``score``; prompts from scenes with ``EVAL_SEED``, never trained on, 20 DDIM steps,
+guidance ``DEFAULT_GUIDANCE_SCALE``; read by ``metrics.scenes.SceneReader``): per bucket,
+object / scene / count accuracy, binding error rate, letter and word accuracy of the wider
+world's mix; spelling prompts ("the word X ...") from TRAIN_WORDS and HELD_OUT_WORDS per
+conditioning mode on the 24x40 bucket (where a large word fits).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import (load_checkpoint, max_weight_change, save_checkpoint_half,
+                           weights_path)
+from ..data.buckets import BUCKETS, make_bucket_scenes
+from ..data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS
+from ..data.scenes import make_scenes
+from ..losses import diffusion_loss
+from ..nn.sdxl import TinySDXL
+from ..nn.text_xl import MODES
+from ..nn.vae import VAE
+from ..pipelines import DEFAULT_GUIDANCE_SCALE
+from ..samplers import SchedulerConfig
+from ..training import ShardedLoss, fit, model_device
+
+DEFAULT_STEPS = 6000
+N_PER_BUCKET = 4000
+BATCH_SIZE = 32
+LR = 1e-3
+WARMUP = 200
+EMA_DECAY = 0.998
+CAPTION_DROPOUT = 0.1
+WORD_DROPOUT = 0.1
+CHAR_DROPOUT = 0.1
+TOKENS_DROPOUT = 0.1
+SMALL_RATE = 0.15
+CROP_RATE = 0.15
+SCENE_MIX = dict(letter_rate=0.4, group_rate=0.25, word_rate=0.2, caption_style="mixed")
+SCHEDULER = SchedulerConfig(schedule="scaled_linear", prediction_type="epsilon",
+                            timestep_spacing="leading", steps_offset=1)
+UNET_CONFIG = dict(base_channels=32, channel_mults=(1, 2), layers_per_block=1,
+                   attention_levels=(True, True), num_heads=4)
+TEXT_CONFIG = dict(word_width=64, char_width=64, layers=2, heads=4, pooled_dim=64)
+ADDITION_TIME_EMBED_DIM = 16
+VAE_DIR = None                 # None: the shipped weights/vae_scenes
+KNOBS = {"width": f"{__name__}:UNET_CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE"}
+EVAL_SEED = 424_242
+EVAL_PROMPTS = 128             # per bucket and per spelling score
+SCORE_STEPS = 20
+
+
+def load_vae() -> VAE:
+    return load_checkpoint(VAE, VAE_DIR or weights_path("vae_scenes"))
+
+
+# ----------------------------------------------------------------------------- data
+@torch.no_grad()
+def encode_bucket(vae: VAE, text_encoder, n: int, seed: int, bucket, chunk: int = 500) -> dict:
+    """One bucket's training set: latents (n, C, h, w), input_ids (n, L), char_ids (n, L, C),
+    time_ids (n, 6)."""
+    lat, ids, chars, tids = [], [], [], []
+    for k, i in enumerate(range(0, n, chunk)):
+        b = make_bucket_scenes(min(chunk, n - i), seed=seed * 1000 + k, bucket=bucket,
+                               small_rate=SMALL_RATE, crop_rate=CROP_RATE, words=TRAIN_WORDS,
+                               **SCENE_MIX)
+        lat.append(vae.encode_latents(b.images))
+        tok = text_encoder.tokenize(b.captions)
+        ids.append(tok["input_ids"])
+        chars.append(tok["char_ids"])
+        tids.append(b.time_ids)
+    return {"latents": torch.cat(lat), "input_ids": torch.cat(ids), "char_ids": torch.cat(chars),
+            "time_ids": torch.cat(tids)}
+
+
+def make_loss_fn(schedule, data: list, empty: dict, batch_size: int, generator: torch.Generator):
+    """``loss_fn(model, step)``: a batch of bucket ``step % len(data)`` with the dropouts of
+    the module docstring."""
+    gen = generator
+
+    def loss_fn(model, step):
+        d = data[step % len(data)]
+        idx = torch.randint(0, d["latents"].shape[0], (batch_size,), generator=gen)
+        ids, chars = d["input_ids"][idx].clone(), d["char_ids"][idx].clone()
+        u = torch.rand(4, batch_size, generator=gen)
+        cfg = u[0] < CAPTION_DROPOUT                                      # caption -> ""
+        ids[cfg], chars[cfg] = empty["input_ids"][0], empty["char_ids"][0]
+        tokens = u[3] < TOKENS_DROPOUT
+        keep_word = (~((u[1] < WORD_DROPOUT) | tokens)).float()
+        keep_char = (~((u[2] < CHAR_DROPOUT) | tokens)).float()
+        keep_pooled = (u[2] >= CHAR_DROPOUT).float()
+        dev = model_device(model)
+        return diffusion_loss(model, schedule, d["latents"][idx].to(dev), SCHEDULER.prediction_type,
+                              generator=gen, input_ids=ids.to(dev), char_ids=chars.to(dev),
+                              time_ids=d["time_ids"][idx].to(dev), keep_word=keep_word,
+                              keep_char=keep_char, keep_pooled=keep_pooled)
+
+    return loss_fn
+
+
+# ----------------------------------------------------------------------------- measures
+@torch.no_grad()
+def generate(pipe, prompts, height: int, width: int, seed: int = 0, batch_size: int = 128,
+             **kwargs) -> torch.Tensor:
+    return torch.cat([pipe(prompts[i:i + batch_size], height=height, width=width, seed=seed + k,
+                           progress=False, num_inference_steps=SCORE_STEPS, **kwargs).images
+                      for k, i in enumerate(range(0, len(prompts), batch_size))])
+
+
+def spelling_prompts(words, n: int = EVAL_PROMPTS, seed: int = EVAL_SEED, bucket=(24, 40)) -> list:
+    """Full captions of one-word scenes ("the large word CAT in blue at the top")."""
+    return make_scenes(n, seed=seed, height=bucket[0], width=bucket[1], words=words,
+                       word_rate=1.0).captions
+
+
+@torch.no_grad()
+def score_pipeline(pipe, n: int = EVAL_PROMPTS, seed: int = EVAL_SEED) -> dict:
+    from ..metrics.scenes import SceneReader
+
+    reader = SceneReader.pretrained()
+    out = {}
+    for i, (h, w) in enumerate(BUCKETS):
+        prompts = make_scenes(n, seed=seed + i, height=h, width=w, words=TRAIN_WORDS,
+                              **dict(SCENE_MIX, caption_style="full")).captions
+        s = reader.score(generate(pipe, prompts, h, w), prompts).as_dict()
+        s.pop("attribute_accuracy")
+        out[f"{h}x{w}"] = s
+    for name, words in (("train_words", TRAIN_WORDS), ("held_out_words", HELD_OUT_WORDS)):
+        prompts = spelling_prompts(words, n, seed + 10)
+        for mode in MODES:
+            s = reader.score(generate(pipe, prompts, 24, 40, text_encoders=mode), prompts)
+            out[f"spelling_{name}_{mode}"] = {"word_accuracy": round(s.word_accuracy, 3),
+                                              "letter_accuracy": round(s.letter_accuracy, 3),
+                                              "object_accuracy": round(s.object_accuracy, 3)}
+    out["guidance_scale"] = DEFAULT_GUIDANCE_SCALE
+    out["sampler_steps"] = SCORE_STEPS
+    return out
+
+
+def score(directory: Path) -> dict:
+    from ..pipelines import TextToImageXL
+
+    return score_pipeline(TextToImageXL.from_directory(directory, vae=load_vae()))
+
+
+@torch.no_grad()
+def save_half_checked(model: TinySDXL, out: Path, pipe_cls, vae: VAE, prompts=None) -> dict:
+    """Store ``model`` in float16 (``checkpoints.save_checkpoint_half``) and measure what
+    that changes: the largest weight change, and the largest pixel change of images drawn
+    from the same noise by the float32 model and its float16 round trip."""
+    save_checkpoint_half(model, out)
+    SCHEDULER.save(out)
+    back = load_checkpoint(TinySDXL, out)
+    prompts = prompts or make_scenes(16, seed=EVAL_SEED, words=TRAIN_WORDS,
+                                     **dict(SCENE_MIX, caption_style="full")).captions
+    sched = SCHEDULER.make_schedule()
+    images = [pipe_cls(m.eval(), vae, sched, SCHEDULER.prediction_type, SCHEDULER.timestep_spacing,
+                       SCHEDULER.steps_offset)(prompts, progress=False).images for m in (model, back)]
+    return {"dtype_saved": "float16", "max_abs_weight_change": round(max_weight_change(model, back), 6),
+            "max_abs_pixel_change": round(float((images[0] - images[1]).abs().max()), 4),
+            "images_compared": len(prompts)}
+
+
+def add_scores(info: dict, score_fn, out: Path) -> dict:
+    """``info["scores"] = score_fn(out)``, timed (``score_seconds``)."""
+    t0 = time.perf_counter()
+    info["scores"] = score_fn(out)
+    info["score_seconds"] = round(time.perf_counter() - t0, 1)
+    return info
+
+
+# ----------------------------------------------------------------------------- training
+def build_model(vae: VAE) -> TinySDXL:
+    return TinySDXL(dict(UNET_CONFIG, in_channels=vae.latent_channels), TEXT_CONFIG,
+                    ADDITION_TIME_EMBED_DIM)
+
+
+def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool = True) -> dict:
+    out = Path(out)
+    torch.manual_seed(seed)
+    vae = load_vae()
+    model = build_model(vae)
+    start = time.perf_counter()
+    data = [encode_bucket(vae, model.text_encoder, N_PER_BUCKET, 1_000 + 10 * seed + i, b)
+            for i, b in enumerate(BUCKETS)]
+    empty = model.text_encoder.tokenize([""])
+    encode_seconds = time.perf_counter() - start
+    schedule = SCHEDULER.make_schedule()
+    batch_size = BATCH_SIZE
+    loss = ShardedLoss(lambda gen, shard: make_loss_fn(schedule, data, empty, batch_size, gen), seed)
+    result = fit(model, loss, steps, lr=LR, warmup=WARMUP, ema_decay=EMA_DECAY, desc="text2img_xl")
+    from ..pipelines import TextToImageXL
+
+    fp16 = save_half_checked(result.ema.model, out, TextToImageXL, vae)
+    tail = result.losses[-200:]
+    te = model.text_encoder
+    info = {"schedule": SCHEDULER.schedule, "prediction_type": SCHEDULER.prediction_type,
+            "batch_size": batch_size, "lr": LR, "ema_decay": EMA_DECAY,
+            "buckets": [list(b) for b in BUCKETS], "n_per_bucket": N_PER_BUCKET,
+            "small_rate": SMALL_RATE, "crop_rate": CROP_RATE, "scene_mix": SCENE_MIX,
+            "dropout": {"caption": CAPTION_DROPOUT, "word": WORD_DROPOUT, "char": CHAR_DROPOUT,
+                        "tokens": TOKENS_DROPOUT},
+            "vae": str(VAE_DIR or "weights/vae_scenes"),
+            "parameters": {"unet": sum(p.numel() for p in model.unet.parameters()),
+                           "word_encoder": sum(p.numel() for p in te.word_encoder.parameters()),
+                           "char_encoder": sum(p.numel() for p in te.char_encoder.parameters())},
+            "encode_seconds": round(encode_seconds, 1), "train_seconds": round(result.seconds, 1),
+            "final_loss_mean_last_200": round(sum(tail) / len(tail), 4), "fp16_round_trip": fp16}
+    return add_scores(info, score, out) if do_score else info
