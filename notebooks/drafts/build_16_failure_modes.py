@@ -210,8 +210,8 @@ conv = unet_conv_field(pipe.unet.config)
 assert conv == fields["conv_field_analytic"]
 print(f"convolutions alone: {conv} x {conv} latent pixels = {conv * 4} x {conv * 4} image pixels")
 for s, row in fields["sizes"].items():
-    print(f"  latent {s:>2} x {s:<2} (image {int(s) * 4} px): the convolutional path reaches "
-          f"{row['conv_extent'][0]} x {row['conv_extent'][1]} latent pixels from the centre "
+    print(f"  latent {s:>2} x {s:<2} (image {int(s) * 4} px): the centre pixel's convolutional field "
+          f"covers {row['conv_extent'][0]} x {row['conv_extent'][1]} latent pixels "
           f"(share of the canvas {row['conv_area_share']:.2f})")
 assert all(r["conv_area_share"] == 1.0 for r in fields["sizes"].values())
 ''')
