@@ -559,8 +559,7 @@ QUESTIONS: tuple[Question, ...] = (
       ("16",), ("16",),
       live(failure_modes_study, "one-object prompts ({n}) duplicated at 32 / 48 / 64 px (trained at "
            "32): {d32:.2f} / {d48:.2f} / {d64:.2f}; sampled at 32 and upscaled to 64: {up64:.2f}; "
-           "the convolutions alone see {conv} latent px, the effective field falls under 1 % "
-           "beyond {falloff}"),
+           "the convolutions alone see {conv} latent px, more than any canvas tried"),
       "'Receptive field' is loose: attention is global; the learned scale of objects is fixed."),
     Q("D35-Q8", "conditioning",
       "Regenerate the masked part of an image consistently with the rest. A dedicated "
