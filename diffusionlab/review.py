@@ -197,6 +197,21 @@ def attention_matches_torch() -> dict:
     return dict(diff=diff, below="below 1e-12" if diff < 1e-12 else f"{diff:.1g}")
 
 
+def failure_modes_study() -> dict:
+    """Lesson 16's study, read from ``weights/text2img/failure_modes.json`` (written by
+    ``python -m diffusionlab.failure_modes``): duplication by size, the fix, the receptive
+    fields, and letters through the VAE."""
+    study = json.loads((WEIGHTS_DIR / "text2img" / "failure_modes.json").read_text())
+    native, up = study["duplication"]["native"], study["duplication"]["upscaled"]
+    text = {k: v["after"] for k, v in study["vae_text"].items()}
+    return dict(n=len(study["prompts"]), d32=native["32"]["duplication_rate"],
+                d48=native["48"]["duplication_rate"], d64=native["64"]["duplication_rate"],
+                up64=up["64"]["duplication_rate"], conv=study["fields"]["conv_field_analytic"],
+                falloff=study["fields"]["sizes"]["16"]["falloff_radius"],
+                shape=text["shape"]["object_accuracy"], small=text["small letter"]["letter_accuracy"],
+                large=text["large letter"]["letter_accuracy"], word=text["large word"]["word_accuracy"])
+
+
 # ----------------------------------------------------------------------------- questions
 @dataclass(frozen=True)
 class Question:
@@ -398,17 +413,10 @@ QUESTIONS: tuple[Question, ...] = (
       "glyphs; models with character-aware text encoders (T5 in Imagen and DeepFloyd IF) and "
       "larger latents spell far better. It is data, tokenizer and resolution, not only "
       "'pixel space'.",
-      ("16",), (),
-      manifest("letters read back after a VAE round trip: {v0:.2f} through the shapes world's "
-               "4-channel VAE, {v1:.2f} through the wider world's 16-channel one; the tiny SDXL "
-               "draws the letters of words it never saw {hb:.2f} of the time; for those prompts "
-               "the caption explains {gw:.3f} of its denoising error through the word-level "
-               "encoder, {gc:.3f} through the character-aware one",
-               v0="vae_scenes/baseline_shipped_vae/letter_accuracy_roundtrip",
-               v1="vae_scenes/scores/mean/letter_accuracy_roundtrip",
-               hb="text2img_xl/scores/spelling_held_out_words_both/letter_accuracy",
-               gw="text2img_xl/scores/conditioning_gain/held_out_words/word",
-               gc="text2img_xl/scores/conditioning_gain/held_out_words/char"),
+      ("16",), ("16",),
+      live(failure_modes_study, "one trip through the shipped VAE (4x4 pixels per latent, trained "
+           "on shapes only): shapes read right {shape:.2f}, small letters {small:.2f}, large "
+           "letters {large:.2f}, large 3-letter words {word:.2f}"),
       "The tokenizer and the VAE's resolution matter as much as the data."),
     Q("D31-Q15", "conditioning",
       "In classifier-free guidance the unconditional prediction is replaced by one conditioned "
@@ -569,12 +577,10 @@ QUESTIONS: tuple[Question, ...] = (
       "composition covers only part of the canvas, so it draws several: duplicated heads and "
       "bodies. Far below, objects are cut or blurred. SDXL trains on many aspect ratios with "
       "size conditioning; high-resolution fixes generate small, then upscale with img2img.",
-      ("16",), (),
-      manifest("the tiny SDXL, trained on three aspect buckets, draws what 128 fresh prompts "
-               "ask with object accuracy {a:.2f} at 32x32, {b:.2f} at 24x40, {c:.2f} at 40x24",
-               a="text2img_xl/scores/32x32/object_accuracy",
-               b="text2img_xl/scores/24x40/object_accuracy",
-               c="text2img_xl/scores/40x24/object_accuracy"),
+      ("16",), ("16",),
+      live(failure_modes_study, "one-object prompts ({n}) duplicated at 32 / 48 / 64 px (trained at "
+           "32): {d32:.2f} / {d48:.2f} / {d64:.2f}; sampled at 32 and upscaled to 64: {up64:.2f}; "
+           "the convolutions alone see {conv} latent px, more than any canvas tried"),
       "'Receptive field' is loose: attention is global; the learned scale of objects is fixed."),
     Q("D35-Q8", "conditioning",
       "Regenerate the masked part of an image consistently with the rest. A dedicated "

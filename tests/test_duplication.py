@@ -6,8 +6,8 @@ import torch
 
 from diffusionlab.data.scenes import render_scenes
 from diffusionlab.data.shapes import make_shapes
-from diffusionlab.metrics.duplication import (duplication_rate, measure_duplication,
-                                              one_object_prompts)
+from diffusionlab.metrics.duplication import (duplicate_spacing, duplication_rate,
+                                              measure_duplication, one_object_prompts, upscaled)
 
 
 def scenes(k: int, n: int, size: int) -> torch.Tensor:
@@ -71,3 +71,47 @@ def test_measure_duplication_with_a_reader_scores_the_scene():
                               sizes=(32, 64), reader=SceneReader.pretrained())
     assert out[32]["scene_accuracy"] == 1.0 and out[32]["object_accuracy"] == 1.0
     assert out[64]["scene_accuracy"] == 0.0 and out[64]["object_accuracy"] == 1.0
+
+
+def test_measure_duplication_takes_height_width_pairs():
+    calls = []
+
+    def fake_pipe(prompts, height, width, seed, progress, **kwargs):
+        calls.append((height, width))
+        return SimpleNamespace(images=render_scenes(
+            [[{"kind": "shape", "shape": "circle", "color": "red", "size": "small"}]] * len(prompts),
+            height=height, width=width).images)
+
+    out = measure_duplication(fake_pipe, one_object_prompts(3), sizes=(32, (24, 40)))
+    assert set(out) == {32, (24, 40)} and calls == [(32, 32), (24, 40)]
+    assert out[(24, 40)]["duplication_rate"] == 0.0
+    with pytest.raises(ValueError, match="height, width"):
+        measure_duplication(fake_pipe, one_object_prompts(3), sizes=((24, 40, 3),))
+
+
+def test_duplicate_spacing_measures_the_distance_between_copies():
+    objs = [{"kind": "shape", "shape": "square", "color": "red", "size": "small", "position": p}
+            for p in ("top left", "top right")]
+    two = render_scenes([objs], height=64).images
+    one = render_scenes([objs[:1]], height=64).images
+    d = duplicate_spacing(torch.cat([one, two]))
+    assert d.shape == (1,)                                  # only the duplicated image
+    x = [(b[0] + b[2]) / 2 for b in render_scenes([objs], height=64).boxes[0, :2].tolist()]
+    assert abs(float(d[0]) - abs(x[1] - x[0])) < 1.0         # same row: the column distance
+    assert duplicate_spacing(one).numel() == 0
+
+
+def test_upscaled_samples_at_the_native_size_and_resizes():
+    asked = []
+
+    def fake_pipe(prompts, height, width, **kwargs):
+        asked.append((height, width))
+        return SimpleNamespace(images=scenes(1, len(prompts), 32))
+
+    fix = upscaled(fake_pipe, 32, 32)
+    out = fix(["a red circle"] * 2, height=64, width=48, seed=0)
+    assert asked == [(32, 32)] and out.images.shape == (2, 3, 64, 48)
+    assert out.images.min() >= -1 and out.images.max() <= 1
+    assert duplication_rate(out.images) == 0.0
+    with pytest.raises(ValueError, match="mode"):
+        upscaled(fake_pipe, mode="lanczos")

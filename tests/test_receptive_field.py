@@ -98,3 +98,19 @@ def test_shipped_text2img_conv_field_covers_twice_its_training_canvas():
 
     config = json.loads((weights_path("text2img") / "config.json").read_text())["config"]
     assert unet_conv_field(config) == 61 > 2 * 8                    # latent 8x8 at 32x32 pixels
+
+
+def test_ring_profile_and_falloff_radius():
+    g = torch.zeros(9, 9)
+    g[3:6, 3:6] = 0.1                                              # ring 1 at 0.1
+    g[4, 4] = 1.0
+    g[4, 8] = 0.005                                                # ring 4: below 1 %
+    g[0, 4] = 0.02                                                 # ring 4: above 1 %
+    rf = receptive_field_from_gradient(g, (4, 4))
+    prof = rf.ring_profile()
+    assert len(prof) == 5 and prof[0] == 1.0 and prof[1] == pytest.approx(0.1)
+    assert prof[2] == prof[3] == 0.0 and prof[4] == pytest.approx(0.02)
+    assert rf.falloff_radius(0.01) == 5          # ring 4 still above 1 %: the whole canvas
+    g[0, 4] = 0.0
+    rf = receptive_field_from_gradient(g, (4, 4))
+    assert rf.falloff_radius(0.01) == 2 and rf.falloff_radius(0.2) == 1

@@ -6,6 +6,10 @@ than one object.
                                     components, ``metrics.counting.count_objects``)
     measure_duplication(pipe, ...)  sample ``pipe`` at each size and measure, per size and
                                     per size word of the prompt ("small" / "large")
+    duplicate_spacing(images)       how far apart the objects of duplicated images are (to
+                                    set against the U-Net's effective receptive field)
+    upscaled(pipe, 32, 32)          a fix: a pipe that samples at the native size and
+                                    resizes to the size asked for
 
 ``measure_duplication`` takes any callable with the diffusers signature
 ``pipe(prompts, height=, width=, seed=, ...) -> output with .images`` (metrics sit below
@@ -14,6 +18,8 @@ with its position, as the model was trained: a canvas larger than the training s
 has a "top left", so a duplicate is never what the prompt asked for.
 """
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import torch
 
@@ -57,11 +63,11 @@ def measure_duplication(pipe, prompts: list, sizes=(32, 48, 64), seed: int = 0,
     batch_size = check_int("batch_size", batch_size, minimum=1)
     out = {}
     for s in sizes:
-        s = check_int("size", s, minimum=8)
+        h, w = _size_pair(s)
         counts, found = [], []
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]
-            images = pipe(chunk, height=s, width=s, seed=seed + i, progress=False,
+            images = pipe(chunk, height=h, width=w, seed=seed + i, progress=False,
                           **call_kwargs).images.float().cpu()
             counts.append(count_objects(images, min_area=min_area))
             if reader is not None:
@@ -83,4 +89,68 @@ def measure_duplication(pipe, prompts: list, sizes=(32, 48, 64), seed: int = 0,
             scores = score_scenes([parse_scene_caption(p) for p in prompts], found)
             out[s]["scene_accuracy"] = round(scores.scene_accuracy, 4)
             out[s]["object_accuracy"] = round(scores.object_accuracy, 4)
+            out[s]["attribute_accuracy"] = {a: round(v, 4) for a, v in
+                                            scores.attribute_accuracy.items()}
     return out
+
+
+def _size_pair(size) -> tuple:
+    """(height, width) of a size given as an int (square) or a (height, width) pair."""
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}")
+        return (check_int("size[0] (height)", size[0], minimum=8),
+                check_int("size[1] (width)", size[1], minimum=8))
+    s = check_int("size", size, minimum=8)
+    return s, s
+
+
+def duplicate_spacing(images: torch.Tensor, threshold: float = 0.0,
+                      min_area: int = 4) -> torch.Tensor:
+    """For every image with more than one object, the distance (pixels) from its largest
+    object's box centre to the nearest other object's box centre: (k,) float, one per
+    duplicated image (empty if none). Divided by the VAE's factor it is in latent pixels,
+    comparable with the U-Net's receptive fields (``metrics.receptive_field``): copies
+    drawn farther apart than the region the output effectively looks at cannot "see" each
+    other."""
+    from .scenes import find_components
+
+    check_tensor("images", images, ndim=4)
+    comps = find_components(images.detach().float().cpu(), threshold, min_area)
+    centre = torch.stack([(comps.box[:, 0] + comps.box[:, 2]).float() / 2,
+                          (comps.box[:, 1] + comps.box[:, 3]).float() / 2], 1)
+    out = []
+    for b in range(images.shape[0]):
+        k = (comps.image == b).nonzero().squeeze(1)
+        if k.numel() < 2:
+            continue
+        big = k[comps.area[k].argmax()]
+        others = k[k != big]
+        out.append(float((centre[others] - centre[big]).norm(dim=1).min()))
+    return torch.tensor(out)
+
+
+def upscaled(pipe, height: int = 32, width: int = 32, mode: str = "bicubic"):
+    """The fix that needs no training: a pipe with ``pipe``'s call signature that samples
+    at the model's native ``height`` x ``width`` and resizes (torchvision, antialiased)
+    to the size it is asked for, clamped to [-1, 1]. The result has no new detail (a
+    super-resolution model or an SDEdit pass at the large size would add it: SD's
+    "hires fix"), but it keeps the composition the model learned."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import resize
+
+    height = check_int("height", height, minimum=8)
+    width = check_int("width", width, minimum=8)
+    modes = {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR,
+             "nearest": InterpolationMode.NEAREST}
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {sorted(modes)}, got {mode!r}")
+
+    def sample(prompts, height=height, width=width, **kwargs):
+        out = pipe(prompts, height=sample.native[0], width=sample.native[1], **kwargs)
+        big = resize(out.images.float(), [height, width], interpolation=modes[mode],
+                     antialias=True).clamp(-1, 1)
+        return SimpleNamespace(images=big, native=out.images)
+
+    sample.native = (height, width)
+    return sample

@@ -61,6 +61,30 @@ class ReceptiveField:
                 return r
         return max(H, W)
 
+    def ring_profile(self) -> list:
+        """Per Chebyshev distance d = 0, 1, ... from the output pixel: the largest gradient
+        on the ring at exactly that distance, relative to the gradient at the pixel itself
+        (1.0 at d = 0). Unlike the mass, it does not depend on how many pixels the canvas
+        has, so it compares fields on canvases of different sizes."""
+        H, W = self.gradient.shape
+        y, x = self.pixel
+        yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+        dist = torch.maximum((yy - y).abs(), (xx - x).abs())
+        peak = float(self.gradient[y, x])
+        if peak <= 0:
+            return [0.0] * (int(dist.max()) + 1)
+        return [float(self.gradient[dist == d].max()) / peak for d in range(int(dist.max()) + 1)]
+
+    def falloff_radius(self, rel: float = 0.01) -> int:
+        """The smallest distance d from which on every ring the gradient stays below ``rel``
+        of its value at the pixel itself (``ring_profile``): how far the output pixel
+        depends on individual input pixels, whatever the canvas size."""
+        prof = self.ring_profile()
+        d = len(prof)
+        while d > 0 and prof[d - 1] < rel:
+            d -= 1
+        return d
+
     def mass_within(self, radius: float) -> float:
         """Share of the gradient's L1 mass within Chebyshev distance ``radius`` (input
         pixels) of the output pixel (same resolution assumed)."""
