@@ -155,18 +155,14 @@ def quality_point(pipe, evaluator, steps: int, sampler: str = "ddim", n: int = 2
     """Prompt accuracy (``n`` fresh full-caption prompts), the course's FID (``fid_images``
     images against real scenes) and seconds per image (the prompt-accuracy batch, timed)
     of ``pipe`` at ``steps`` steps; the same prompts and noise for every pipe and sampler."""
-    kwargs = {"num_inference_steps": steps, "seed": seed}
-    if sampler != "lcm":
-        kwargs["sampler"] = sampler
+    kwargs = {"num_inference_steps": steps} | ({} if sampler == "lcm" else {"sampler": sampler})
     prompts = text2img.eval_prompts(n)
-    text2img.generate(pipe, prompts[:8], guidance_scale, **kwargs)       # warm-up, untimed
+    text2img.generate(pipe, prompts[:8], guidance_scale, seed=seed, **kwargs)   # warm-up
     start = time.perf_counter()
-    images = text2img.generate(pipe, prompts, guidance_scale, **kwargs)
+    images = text2img.generate(pipe, prompts, guidance_scale, seed=seed, **kwargs)
     seconds = (time.perf_counter() - start) / n
     # the FID of ``score`` (the manifest): fid_against_real's own real scenes and default noise
-    fid, floor = text2img.fid_against_real(pipe, evaluator, guidance_scale, n=fid_images,
-                                           num_inference_steps=steps,
-                                           **{k: v for k, v in kwargs.items() if k == "sampler"})
+    fid, floor = text2img.fid_against_real(pipe, evaluator, guidance_scale, n=fid_images, **kwargs)
     passes = steps * (1 if sampler == "lcm" or guidance_scale == 1.0 else 2)
     return {"sampler": sampler, "steps": steps, "unet_passes": passes,
             "prompt_accuracy": evaluator.prompt_accuracy(images, prompts), "fid": fid,
@@ -182,8 +178,6 @@ def teacher_sweep(plan=SWEEP_TEACHER_PLAN, n: int = 256,
                   fid_images: int = text2img.FID_IMAGES) -> list:
     """Quality against U-Net passes for the teacher, per (sampler, spacing, steps) of ``plan``
     (guidance 3: two passes per step). Time it alone on the machine."""
-    import copy
-
     from ..metrics.evaluator import ShapesEvaluator
     from ..pipelines import TextToImage
 
