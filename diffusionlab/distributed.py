@@ -17,6 +17,7 @@ without every recipe passing them along; ``run_settings(...)`` sets them for a b
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import os
@@ -96,6 +97,16 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def _leave_process_group() -> None:
+    """Destroy the process group while the interpreter is still whole. A process that exits
+    without this can abort (SIGABRT, "terminate called without an active exception"): gloo's
+    worker threads are torn down during interpreter finalization (pytorch/pytorch#179291)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"auto" -> "bf16" on a CUDA device that supports it, else "no" (fp32)."""
     if precision != "auto":
@@ -150,6 +161,8 @@ class _Accelerated:
 
         cpu = not torch.cuda.is_available()     # Accelerate runs CPU processes only if told
         device = PartialState(cpu=cpu).device   # joins the process group; this process's device
+        atexit.unregister(_leave_process_group)  # once, however many times fit runs
+        atexit.register(_leave_process_group)
         precision = resolve_precision(settings.precision, device)
         AcceleratorState._reset_state()         # fit may run more than once in a process
         self._acc = Accelerator(cpu=cpu, mixed_precision=precision,
