@@ -14,7 +14,8 @@ job, its JSON committed) and the notebook's small live re-check are the same cod
                                                counting by text encoder and guidance,
                                                spelling of trained and held-out words by
                                                text encoder, count accuracy by count
-                                               (``--xl``: into ``XL_FILE``)
+                                               (``--xl``; stored beside the weights,
+                                               ``weights/text2img_xl/failure_modes.json``)
 """
 from __future__ import annotations
 
@@ -156,7 +157,6 @@ def vae_text_study(vae, reader, n: int = 128, canvas: int = 48, seed: int = 1,
     return (rows, images) if keep else rows
 
 
-XL_FILE = "notebooks/data/16_failure_modes_xl.json"
 XL_GUIDANCE = (1.0, 3.0, 6.0)
 XL_BINDING_ENCODERS = ("both", "pooled")
 XL_SPELLING_ENCODERS = ("word", "char", "both")
@@ -213,7 +213,9 @@ def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 3
     prompts: one-object ``prompts`` at 32x32, 24x40, 40x24 (duplication, scene and
     position accuracy); two-object scenes and counted groups by text encoder mode and
     guidance scale (binding errors, object and count accuracy); trained and held-out words
-    by encoder mode (letter and word accuracy); count accuracy for 1, 2, 3 objects."""
+    by encoder mode (letter and word accuracy); count accuracy for 1, 2, 3 objects. (``--xl``
+    adds ``recipes.text2img_xl.spelling_gain``: what each mode tells the U-Net about a word's
+    letters.)"""
     sets = xl_prompt_sets(n)
     out = {"n": n, "aspects": {}, "binding": {}, "spelling": {}, "by_count": {}}
     if prompts is not None:
@@ -244,7 +246,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=N_PROMPTS, help="prompts per size")
     parser.add_argument("--smoke", action="store_true", help="tiny settings, to check the run")
     parser.add_argument("--xl", action="store_true",
-                        help=f"measure text2img_xl instead (section 6; default out {XL_FILE})")
+                        help="measure text2img_xl instead (lesson 16's section 6)")
     args = parser.parse_args(argv)
     if args.xl:
         return main_xl(args, argv)
@@ -289,6 +291,7 @@ def main(argv=None) -> int:
 def main_xl(args, argv) -> int:
     from .metrics.scenes import SceneReader
     from .pipelines import TextToImageXL
+    from .recipes.text2img_xl import spelling_gain
 
     torch.manual_seed(0)
     start = time.time()
@@ -297,6 +300,7 @@ def main_xl(args, argv) -> int:
     n = 8 if args.smoke else args.n
     prompts = one_object_prompts(N_PROMPTS, seed=PROMPT_SEED)        # section 1's prompts
     result = xl_study(pipe, reader, n=n, prompts=prompts)
+    result["spelling_gain"] = spelling_gain(pipe, n=n)
     result.update(model="text2img_xl", prompt_seed=PROMPT_SEED,
                   command="python -m diffusionlab.failure_modes " + " ".join(argv or []),
                   wall_time_s=round(time.time() - start, 1), threads=torch.get_num_threads())

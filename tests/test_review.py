@@ -116,7 +116,13 @@ def test_cards_show_every_question_with_its_number():
     for q in review.QUESTIONS:
         assert q.id in html
     assert "<pre>" in html                       # D35-Q10's code block survives
-    assert "not in this repository yet" in html  # lessons 16 and 17 say so
+    assert "not in this repository yet" not in html   # every lesson and exercise exists
+
+
+def test_a_missing_lesson_is_marked(monkeypatch):
+    real = review.lesson_path
+    monkeypatch.setattr(review, "lesson_path", lambda n: None if n == "17" else real(n))
+    assert "not in this repository yet" in review.cards_html()
 
 
 def test_by_id_rejects_unknown_questions():

@@ -55,7 +55,7 @@ from ..pipelines import DEFAULT_GUIDANCE_SCALE
 from ..samplers import SchedulerConfig
 from ..training import ShardedLoss, fit, model_device
 
-DEFAULT_STEPS = 5000
+DEFAULT_STEPS = 8500
 N_PER_BUCKET = 4000
 BATCH_SIZE = 32
 LR = 1e-3
@@ -65,13 +65,13 @@ CAPTION_DROPOUT = 0.1
 WORD_DROPOUT = 0.1
 CHAR_DROPOUT = 0.1
 TOKENS_DROPOUT = 0.1
-SMALL_RATE = 0.15
+SMALL_RATE = 0.2
 CROP_RATE = 0.15
 SCENE_MIX = dict(letter_rate=0.4, group_rate=0.25, word_rate=0.2, caption_style="mixed")
 SCHEDULER = SchedulerConfig(schedule="scaled_linear", prediction_type="epsilon",
                             timestep_spacing="leading", steps_offset=1)
-UNET_CONFIG = dict(base_channels=32, channel_mults=(1, 2), layers_per_block=1,
-                   attention_levels=(True, True), num_heads=4)
+UNET_CONFIG = dict(base_channels=48, channel_mults=(1, 2), layers_per_block=1,
+                   attention_levels=(False, True), num_heads=4)
 TEXT_CONFIG = dict(word_width=64, char_width=64, layers=2, heads=4, pooled_dim=64)
 ADDITION_TIME_EMBED_DIM = 16
 VAE_DIR = None                 # None: the shipped weights/vae_scenes
@@ -169,43 +169,75 @@ def score_pipeline(pipe, n: int = EVAL_PROMPTS, seed: int = EVAL_SEED) -> dict:
 
 
 @torch.no_grad()
-def conditioning_gain(pipe, n: int = 256, seed: int = EVAL_SEED, timesteps=(100, 300, 600)) -> dict:
-    """How much of the denoising error each conditioning mode explains: for fresh scenes
-    (their latents noised to each of ``timesteps``, same noise), the U-Net's mean squared
-    error with the right captions and with the captions shuffled among the scenes, and
-    gain = 1 - error(right) / error(shuffled), averaged over the timesteps. 0: the captions
-    are ignored. Measured where generation is too weak for the scene reader to tell modes
-    apart. Three sets: the wider world's mix (32x32), one-word scenes with TRAIN_WORDS and
-    with HELD_OUT_WORDS (24x40)."""
+def caption_gain(pipe, images: torch.Tensor, right: list, wrong: list, seed: int = EVAL_SEED,
+                 timesteps=(100, 300, 600)) -> dict:
+    """{mode: gain} for each conditioning mode (``nn.text_xl.MODES``): ``images``' latents
+    noised to each of ``timesteps`` (the same noise for both caption sets), the U-Net's mean
+    squared noise error with the ``right`` captions and with the ``wrong`` ones, and
+
+        gain = 1 - error(right) / error(wrong)       averaged over the timesteps.
+
+    0: the U-Net does not tell the two caption sets apart (in a mode whose inputs are the
+    same for both, exactly 0)."""
     from ..forward import q_sample
 
-    model = pipe.model
+    if len(right) != images.shape[0] or len(wrong) != images.shape[0]:
+        raise ValueError(f"right and wrong need one caption per image ({images.shape[0]}), got "
+                         f"{len(right)} and {len(wrong)}")
+    model, n = pipe.model, images.shape[0]
+    z0 = pipe.encode_images(images)
+    H, W = images.shape[-2:]
+    ids = micro_conditioning_ids((H, W), (0, 0), (H, W), batch_size=n)
+    tok = {"right": model.text_encoder.tokenize(right), "wrong": model.text_encoder.tokenize(wrong)}
+    gen = torch.Generator().manual_seed(seed)
+    err = {}
+    for t in timesteps:
+        noise = torch.randn(z0.shape, generator=gen)
+        tt = torch.full((n,), t)
+        x = q_sample(pipe.schedule, z0, tt, noise)
+        for key, tk in tok.items():
+            for mode in MODES:
+                eps = model(x, tt, tk["input_ids"], tk["char_ids"], ids, mode=mode)
+                err.setdefault((key, mode), []).append(float((eps - noise).pow(2).mean()))
+    return {mode: round(sum(1 - r / w for r, w in zip(err[("right", mode)], err[("wrong", mode)]))
+                        / len(timesteps), 4) for mode in MODES}
+
+
+def conditioning_gain(pipe, n: int = 256, seed: int = EVAL_SEED, timesteps=(100, 300, 600)) -> dict:
+    """How much of the denoising error each conditioning mode explains (``caption_gain``
+    with the captions shuffled among the scenes as the wrong ones). Measured where
+    generation is too weak for the scene reader to tell modes apart. Three sets: the wider
+    world's mix (32x32), one-word scenes with TRAIN_WORDS and with HELD_OUT_WORDS (24x40)."""
     sets = {"scenes": make_scenes(n, seed=seed, words=TRAIN_WORDS,
                                   **dict(SCENE_MIX, caption_style="full")),
             "train_words": make_scenes(n, seed=seed + 1, height=24, width=40, words=TRAIN_WORDS,
                                        word_rate=1.0),
             "held_out_words": make_scenes(n, seed=seed + 2, height=24, width=40,
                                           words=HELD_OUT_WORDS, word_rate=1.0)}
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return {name: caption_gain(pipe, data.images, data.captions,
+                               [data.captions[i] for i in perm], seed, timesteps)
+            for name, data in sets.items()}
+
+
+def spelling_gain(pipe, n: int = 128, seed: int = EVAL_SEED, timesteps=(100, 300, 600)) -> dict:
+    """What each conditioning mode tells the U-Net about *spelling*: ``caption_gain`` on
+    one-word scenes (24x40) between the right caption and the same caption with its word
+    replaced by another word of the same list (colour, size and position kept). For
+    HELD_OUT_WORDS the word-level tokenizer maps both words to ``<unk>``, so its gain is 0
+    by construction; a character-aware encoder still sees the letters."""
+    from ..data.scenes import scene_caption
+
     out = {}
-    for name, data in sets.items():
-        z0 = pipe.encode_images(data.images)
-        H, W = data.images.shape[-2:]
-        ids = micro_conditioning_ids((H, W), (0, 0), (H, W), batch_size=n)
-        tok = model.text_encoder.tokenize(data.captions)
-        gen = torch.Generator().manual_seed(seed)
-        err = {}
-        for t in timesteps:
-            noise = torch.randn(z0.shape, generator=gen)
-            tt = torch.full((n,), t)
-            x = q_sample(pipe.schedule, z0, tt, noise)
-            for key, order in (("right", torch.arange(n)), ("shuffled", perm)):
-                for mode in MODES:
-                    eps = model(x, tt, tok["input_ids"][order], tok["char_ids"][order], ids, mode=mode)
-                    err.setdefault((key, mode), []).append(float((eps - noise).pow(2).mean()))
-        out[name] = {mode: round(sum(1 - r / s for r, s in zip(err[("right", mode)],
-                                                               err[("shuffled", mode)]))
-                                 / len(timesteps), 4) for mode in MODES}
+    for k, (name, words) in enumerate((("train_words", TRAIN_WORDS),
+                                       ("held_out_words", HELD_OUT_WORDS))):
+        data = make_scenes(n, seed=seed + 10 + k, height=24, width=40, num_objects=(1,),
+                           words=words, word_rate=1.0)
+        swapped = [[dict(p, text=words[(words.index(p["text"]) + 1) % len(words)])
+                    if p.get("kind") == "word" else p for p in phrases] for phrases in data.phrases]
+        right = [scene_caption(p) for p in data.phrases]
+        out[name] = caption_gain(pipe, data.images, right, [scene_caption(p) for p in swapped],
+                                 seed, timesteps)
     return out
 
 

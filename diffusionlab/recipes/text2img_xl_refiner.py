@@ -17,8 +17,8 @@ SDXL uses it), or it refines any image SDEdit-style.
 Scores (``score``; the base's evaluation prompts, 20 DDIM steps in all, guidance
 ``DEFAULT_GUIDANCE_SCALE``, same noise): base alone vs base (80%) + refiner (20%) on the
 32x32 and 24x40 buckets: the scene reader's object, letter and word accuracy, and the
-high-frequency energy of the images (mean squared ``metrics.images.high_pass``) against
-that of real scenes.
+high-frequency energy of the images (``metrics.sharpness.high_frequency_energy``, batch
+mean) against that of real scenes.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from ..checkpoints import load_checkpoint, weights_path
 from ..data.glyphs import TRAIN_WORDS
 from ..data.scenes import make_scenes
 from ..losses import diffusion_loss
-from ..metrics.images import high_pass
+from ..metrics.sharpness import high_frequency_energy
 from ..nn.sdxl import TinySDXL
 from ..pipelines import DEFAULT_GUIDANCE_SCALE
 from ..training import ShardedLoss, fit, model_device
@@ -95,8 +95,9 @@ class _RefinerFromNoise:
 
 
 def hf_energy(images: torch.Tensor) -> float:
-    """Mean squared high-pass detail (``metrics.images.high_pass``) of a batch."""
-    return float(high_pass(images).pow(2).mean())
+    """Mean over a batch of ``metrics.sharpness.high_frequency_energy`` (the share of spectral
+    energy above a quarter of the sampling rate), the measure lesson 17 uses."""
+    return float(high_frequency_energy(images).mean())
 
 
 @torch.no_grad()
