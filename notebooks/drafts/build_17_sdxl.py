@@ -523,9 +523,10 @@ display(Markdown(
     f"canvases it was trained on (at least {what(w['tiny SDXL']):.2f} at 24 x 40). And it "
     f"duplicates more than the SD-1-style model ({w['tiny SDXL']['duplication_rate']:.0%} at "
     f"24 x 40 against {w['SD-1-style']['duplication_rate']:.0%}), even on canvases no larger than "
-    f"its training ones: a weaker model's ragged shapes break into pieces, which the component "
-    f"count reads as copies. SDXL's buckets work on a model that already composes well; "
-    f"measured here, on a model that does not, they bought nothing visible."))
+    f"its training ones, for a reason this lesson does not isolate (the same model also "
+    f"duplicates {sq['tiny SDXL']['duplication_rate']:.0%} at 32 x 32). SDXL's buckets work on a "
+    f"model that already composes well; measured here, on a model that does not, they bought "
+    f"nothing visible."))
 ''')
 
 md(r'''
