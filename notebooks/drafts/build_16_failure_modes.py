@@ -534,6 +534,14 @@ for k, r in xa.items():
 ''')
 
     code(r'''
+from diffusionlab.data.glyphs import TRAIN_WORDS
+from diffusionlab.data.scenes import make_scenes, parse_scene_caption
+from diffusionlab.recipes.text2img_xl import SCENE_MIX
+
+stated = {}
+for style in ("mixed", "full"):
+    caps = make_scenes(512, seed=7, words=TRAIN_WORDS, **dict(SCENE_MIX, caption_style=style)).captions
+    stated[style] = sum(any("position" in p for p in parse_scene_caption(c)) for c in caps) / len(caps)
 what = min(min(r["attribute_accuracy"][a] for a in ("shape", "color", "size")) for r in xa.values())
 where = [xa[k]["attribute_accuracy"]["position"] for k in ("32x32", "24x40", "40x24")]
 display(Markdown(
@@ -544,12 +552,14 @@ display(Markdown(
     f"on the canvases it was trained on, and training on the three aspect ratios did not prevent "
     f"duplication either ({xa['24x40']['duplication_rate']:.0%} and {xa['40x24']['duplication_rate']:.0%} "
     f"off-square, {xa['32x32']['duplication_rate']:.0%} at 32x32, against none for the SD-1 "
-    f"model). The two models differ in more than the buckets: the SD-1 model's text encoder was "
+    f"model). The two models differ in more than the buckets. The SD-1 model's text encoder was "
     f"pre-trained contrastively and reads position zero-shot (the `clip` manifest: "
-    f"{read_manifest(weights_path('clip'))['scores']['zero_shot_position']:.2f}); the tiny "
-    f"SDXL's encoders learned from the denoising loss alone, and position is the attribute they "
-    f"did not pick up. A toy result, not a law of SDXL, whose encoders are frozen pre-trained "
-    f"CLIPs (lesson 17)."))
+    f"{read_manifest(weights_path('clip'))['scores']['zero_shot_position']:.2f}); the tiny SDXL's "
+    f"encoders learned from the denoising loss alone. And the tiny SDXL's training captions often "
+    f"leave position out: with its 'mixed' captions {stated['mixed']:.0%} of them name any "
+    f"position ({stated['full']:.0%} if every attribute were written out), so fewer examples tie "
+    f"a position word to a place. This section does not separate the causes. A toy result, not a "
+    f"law of SDXL, whose encoders are frozen pre-trained CLIPs (lesson 17)."))
 ''')
 
     md(r'''
