@@ -13,9 +13,11 @@ job, its JSON committed) and the notebook's small live re-check are the same cod
     xl_study(pipe, reader, n)                  on ``text2img_xl``: aspects, binding and
                                                counting by text encoder and guidance,
                                                spelling of trained and held-out words by
-                                               text encoder, count accuracy by count
-                                               (``--xl``; stored beside the weights,
-                                               ``weights/text2img_xl/failure_modes.json``)
+                                               text encoder, count accuracy by count;
+                                               ``--xl`` adds ``recipes.text2img_xl.
+                                               spelling_gain`` and is stored beside the
+                                               weights (``weights/text2img_xl/
+                                               failure_modes.json``)
 """
 from __future__ import annotations
 
@@ -213,9 +215,7 @@ def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 3
     prompts: one-object ``prompts`` at 32x32, 24x40, 40x24 (duplication, scene and
     position accuracy); two-object scenes and counted groups by text encoder mode and
     guidance scale (binding errors, object and count accuracy); trained and held-out words
-    by encoder mode (letter and word accuracy); count accuracy for 1, 2, 3 objects. (``--xl``
-    adds ``recipes.text2img_xl.spelling_gain``: what each mode tells the U-Net about a word's
-    letters.)"""
+    by encoder mode (letter and word accuracy); count accuracy for 1, 2, 3 objects."""
     sets = xl_prompt_sets(n)
     out = {"n": n, "aspects": {}, "binding": {}, "spelling": {}, "by_count": {}}
     if prompts is not None:

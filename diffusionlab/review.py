@@ -489,8 +489,8 @@ QUESTIONS: tuple[Question, ...] = (
       ("17",), ("17",),
       manifest("the tiny SDXL (two text encoders, size and crop conditioning, three aspect "
                "buckets): object accuracy {a:.2f} at 32x32; its refiner, given the last 20% of "
-               "the steps, moves it to {r:.2f} and high-frequency energy from {hb:.4f} to "
-               "{hr:.4f} (real scenes {hreal:.4f})",
+               "the steps, moves it to {r:.2f} and high-frequency energy from {hb:.3f} to "
+               "{hr:.3f} (real scenes {hreal:.3f})",
                a="text2img_xl_refiner/scores/32x32/object_accuracy_base",
                r="text2img_xl_refiner/scores/32x32/object_accuracy_base_refiner",
                hb="text2img_xl_refiner/scores/32x32/hf_energy_base",

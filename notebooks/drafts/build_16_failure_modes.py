@@ -679,7 +679,7 @@ display(Markdown(
     f"tokenizer's failure in its pure form; the character-aware encoder does see different "
     f"letters, but a U-Net that never learned to use them draws the same blob. Liu et al. "
     f"(2022) measured the character-aware gain on models that already draw letters; in "
-    f"30 CPU-minutes with encoders learned from scratch, ours does not get that far."))
+    f"30 CPU-minutes, ours does not get that far."))
 ''')
 
     md(r'''

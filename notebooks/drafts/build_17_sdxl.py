@@ -55,10 +55,11 @@ model without it:
 ''')
 
 code(r'''
+import json
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-import json
 from IPython.display import Markdown, display
 from ipywidgets import IntSlider, interact
 
@@ -480,9 +481,9 @@ study = {k: {"tiny SDXL": xs[k], "SD-1-style": sd["32" if k == "32x32" else k]} 
 print(f"\n128 prompts per canvas: {'':10s} duplicated   object acc.   shape  colour  size  position")
 for k, pair in study.items():
     for name, r in pair.items():
-        a = r["attribute_accuracy"]
+        att = r["attribute_accuracy"]
         print(f"  {k:6s} {name:12s} {r['duplication_rate']:10.1%} {r['object_accuracy']:13.2f} "
-              f"{a['shape']:7.2f} {a['color']:7.2f} {a['size']:5.2f} {a['position']:9.2f}")
+              f"{att['shape']:7.2f} {att['color']:7.2f} {att['size']:5.2f} {att['position']:9.2f}")
 off = ("24x40", "40x24")
 what = lambda r: min(r["attribute_accuracy"][a] for a in ("shape", "color", "size"))
 for k in off:
