@@ -13,8 +13,11 @@ from 3-letter words in captions).
 Data, computed once before training: ``N_PER_BUCKET`` scenes per bucket (``BUCKETS``),
 each native, small-and-upscaled or cropped (``SMALL_RATE``, ``CROP_RATE``) with its six
 micro-conditioning numbers; 1-3 objects, letters, counted groups and words from
-``TRAIN_WORDS`` only (the held-out words are never seen), "mixed" captions; their VAE
-latents (posterior mean times the scaling factor) and tokenized captions.
+``TRAIN_WORDS`` only (the held-out words are never seen), "full" captions; their VAE
+latents (posterior mean times the scaling factor) and tokenized captions. Full, not
+"mixed" as the SD-1 recipe: mixed captions leave position out of about half the scenes,
+and encoders that learn from the denoising loss alone then barely learn it (measured by
+``python -m diffusionlab.failure_modes --captions``, lesson 16).
 
 Training step (the simple loss, ``losses.diffusion_loss``): a batch from one bucket (the
 buckets in turn, as SDXL batches by aspect ratio), and independent condition dropouts per
@@ -55,7 +58,7 @@ from ..pipelines import DEFAULT_GUIDANCE_SCALE
 from ..samplers import SchedulerConfig
 from ..training import ShardedLoss, fit, model_device
 
-DEFAULT_STEPS = 8500
+DEFAULT_STEPS = 8000
 N_PER_BUCKET = 4000
 BATCH_SIZE = 32
 LR = 1e-3
@@ -67,7 +70,7 @@ CHAR_DROPOUT = 0.1
 TOKENS_DROPOUT = 0.1
 SMALL_RATE = 0.2
 CROP_RATE = 0.15
-SCENE_MIX = dict(letter_rate=0.4, group_rate=0.25, word_rate=0.2, caption_style="mixed")
+SCENE_MIX = dict(letter_rate=0.4, group_rate=0.25, word_rate=0.2, caption_style="full")
 SCHEDULER = SchedulerConfig(schedule="scaled_linear", prediction_type="epsilon",
                             timestep_spacing="leading", steps_offset=1)
 UNET_CONFIG = dict(base_channels=48, channel_mults=(1, 2), layers_per_block=1,
@@ -87,14 +90,18 @@ def load_vae() -> VAE:
 
 # ----------------------------------------------------------------------------- data
 @torch.no_grad()
-def encode_bucket(vae: VAE, text_encoder, n: int, seed: int, bucket, chunk: int = 500) -> dict:
+def encode_bucket(vae: VAE, text_encoder, n: int, seed: int, bucket, chunk: int = 500,
+                  scene_mix=None, small_rate=None, crop_rate=None) -> dict:
     """One bucket's training set: latents (n, C, h, w), input_ids (n, L), char_ids (n, L, C),
-    time_ids (n, 6)."""
+    time_ids (n, 6). ``scene_mix``, ``small_rate``, ``crop_rate``: the recipe's constants
+    unless given (for ablations)."""
     lat, ids, chars, tids = [], [], [], []
+    mix = SCENE_MIX if scene_mix is None else scene_mix
+    small = SMALL_RATE if small_rate is None else small_rate
+    crop = CROP_RATE if crop_rate is None else crop_rate
     for k, i in enumerate(range(0, n, chunk)):
         b = make_bucket_scenes(min(chunk, n - i), seed=seed * 1000 + k, bucket=bucket,
-                               small_rate=SMALL_RATE, crop_rate=CROP_RATE, words=TRAIN_WORDS,
-                               **SCENE_MIX)
+                               small_rate=small, crop_rate=crop, words=TRAIN_WORDS, **mix)
         lat.append(vae.encode_latents(b.images))
         tok = text_encoder.tokenize(b.captions)
         ids.append(tok["input_ids"])
@@ -280,14 +287,21 @@ def build_model(vae: VAE) -> TinySDXL:
                     ADDITION_TIME_EMBED_DIM)
 
 
-def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool = True) -> dict:
+def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool = True,
+          buckets=None, score_fn=None, n_per_bucket=None, **data_overrides) -> dict:
+    """Train and save. For ablations: ``buckets`` (default ``BUCKETS``; with
+    ``n_per_bucket`` unset, as many scenes in all as ``N_PER_BUCKET`` per bucket of
+    ``BUCKETS``), ``score_fn`` (default ``score``) and ``encode_bucket``'s ``scene_mix``,
+    ``small_rate``, ``crop_rate``."""
     out = Path(out)
     torch.manual_seed(seed)
+    buckets = tuple(BUCKETS if buckets is None else buckets)
+    n_per_bucket = n_per_bucket or N_PER_BUCKET * len(BUCKETS) // len(buckets)
     vae = load_vae()
     model = build_model(vae)
     start = time.perf_counter()
-    data = [encode_bucket(vae, model.text_encoder, N_PER_BUCKET, 1_000 + 10 * seed + i, b)
-            for i, b in enumerate(BUCKETS)]
+    data = [encode_bucket(vae, model.text_encoder, n_per_bucket, 1_000 + 10 * seed + i, b,
+                          **data_overrides) for i, b in enumerate(buckets)]
     empty = model.text_encoder.tokenize([""])
     encode_seconds = time.perf_counter() - start
     schedule = SCHEDULER.make_schedule()
@@ -301,8 +315,10 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
     te = model.text_encoder
     info = {"schedule": SCHEDULER.schedule, "prediction_type": SCHEDULER.prediction_type,
             "batch_size": batch_size, "lr": LR, "ema_decay": EMA_DECAY,
-            "buckets": [list(b) for b in BUCKETS], "n_per_bucket": N_PER_BUCKET,
-            "small_rate": SMALL_RATE, "crop_rate": CROP_RATE, "scene_mix": SCENE_MIX,
+            "buckets": [list(b) for b in buckets], "n_per_bucket": n_per_bucket,
+            "small_rate": data_overrides.get("small_rate", SMALL_RATE),
+            "crop_rate": data_overrides.get("crop_rate", CROP_RATE),
+            "scene_mix": data_overrides.get("scene_mix", SCENE_MIX),
             "dropout": {"caption": CAPTION_DROPOUT, "word": WORD_DROPOUT, "char": CHAR_DROPOUT,
                         "tokens": TOKENS_DROPOUT},
             "vae": str(VAE_DIR or "weights/vae_scenes"),
@@ -311,4 +327,4 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
                            "char_encoder": sum(p.numel() for p in te.char_encoder.parameters())},
             "encode_seconds": round(encode_seconds, 1), "train_seconds": round(result.seconds, 1),
             "final_loss_mean_last_200": round(sum(tail) / len(tail), 4), "fp16_round_trip": fp16}
-    return add_scores(info, score, out) if do_score else info
+    return add_scores(info, score_fn or score, out) if do_score else info

@@ -152,15 +152,9 @@ def train(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, do_score: bool =
     model.text_encoder.load_state_dict(frozen.text_encoder.state_dict())
     model.text_encoder.requires_grad_(False)                         # the base's, frozen
     start = time.perf_counter()
-    data = []
-    for i, b in enumerate(base.BUCKETS):
-        rates = (base.SMALL_RATE, base.CROP_RATE)
-        base.SMALL_RATE, base.CROP_RATE = 0.0, 0.0                   # native scenes only
-        try:
-            data.append(base.encode_bucket(vae, model.text_encoder, N_PER_BUCKET,
-                                           5_000 + 10 * seed + i, b))
-        finally:
-            base.SMALL_RATE, base.CROP_RATE = rates
+    data = [base.encode_bucket(vae, model.text_encoder, N_PER_BUCKET, 5_000 + 10 * seed + i, b,
+                               small_rate=0.0, crop_rate=0.0)         # native scenes only
+            for i, b in enumerate(base.BUCKETS)]
     empty = model.text_encoder.tokenize([""])
     encode_seconds = time.perf_counter() - start
     schedule = base.SCHEDULER.make_schedule()
