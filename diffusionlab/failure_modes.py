@@ -18,6 +18,10 @@ job, its JSON committed) and the notebook's small live re-check are the same cod
                                                spelling_gain`` and is stored beside the
                                                weights (``weights/text2img_xl/
                                                failure_modes.json``)
+    caption_study()                            two short text2img_xl trainings, 'mixed' vs
+                                               'full' captions: position learned or not
+                                               (``--captions``, ``weights/text2img_xl/
+                                               caption_study.json``)
 """
 from __future__ import annotations
 
@@ -34,6 +38,9 @@ from .metrics.receptive_field import unet_conv_field, unet_fields
 
 SIZES = (32, 40, 48, 56, 64, (24, 40), (40, 24))   # 1x to 2x the training size; two aspects
 UPSCALED_SIZES = (40, 48, 56, 64)
+XL_CANVASES = ((32, 32), (24, 40), (40, 24))       # text2img_xl's buckets
+CAPTION_STEPS = 1500                               # caption_study: two short trainings
+CAPTION_SCENES = 4000
 LATENT_SIZES = (8, 10, 12, 14, 16, 24)  # the latents of 32 to 64 px (VAE factor 4), and 96 px
 TIMESTEPS = (250, 500, 750)
 N_PROMPTS = 128
@@ -210,6 +217,13 @@ def xl_prompt_sets(n: int) -> dict:
     return out
 
 
+def aspect_study(pipe, reader, prompts: list, canvases=XL_CANVASES, batch_size: int = 32) -> dict:
+    """One-object ``prompts`` drawn on each of ``canvases`` (the tiny SDXL's buckets):
+    {"HxW": duplication, scene and attribute accuracy, counts}."""
+    res = measure_duplication(pipe, prompts, sizes=canvases, reader=reader, batch_size=batch_size)
+    return {f"{h}x{w}": _row(r) for (h, w), r in res.items()}
+
+
 def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 32) -> dict:
     """``text2img_xl``'s failure modes (lesson 16, section 6), every rate on ``n`` seeded
     prompts: one-object ``prompts`` at 32x32, 24x40, 40x24 (duplication, scene and
@@ -219,9 +233,7 @@ def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 3
     sets = xl_prompt_sets(n)
     out = {"n": n, "aspects": {}, "binding": {}, "spelling": {}, "by_count": {}}
     if prompts is not None:
-        res = measure_duplication(pipe, prompts[:n], sizes=((32, 32), (24, 40), (40, 24)),
-                                  reader=reader, batch_size=batch_size)
-        out["aspects"] = {f"{h}x{w}": _row(r) for (h, w), r in res.items()}
+        out["aspects"] = aspect_study(pipe, reader, prompts[:n], batch_size=batch_size)
     for enc in XL_BINDING_ENCODERS:
         for s in XL_GUIDANCE:
             two = sample_and_score(pipe, reader, *sets["pairs"], batch_size=batch_size,
@@ -239,6 +251,41 @@ def xl_study(pipe, reader, n: int = N_PROMPTS, prompts=None, batch_size: int = 3
     return out
 
 
+def caption_study(steps: int = CAPTION_STEPS, n_scenes: int = CAPTION_SCENES,
+                  n_prompts: int = N_PROMPTS, seed: int = 0) -> dict:
+    """Do 'mixed' captions (each attribute named at random, the SD-1 recipe's) cost the tiny
+    SDXL its sense of *where*? Two short ``text2img_xl`` trainings that differ only in the
+    caption style: one 32x32 canvas, one object per scene (shapes, letters and words in the
+    recipe's mix), no small or cropped scenes, ``n_scenes`` scenes, ``steps`` steps. Each
+    is scored on section 1's one-object prompts at 32x32 (``aspect_study``), beside the
+    share of its training captions that name a position."""
+    import tempfile
+
+    from .data.glyphs import TRAIN_WORDS
+    from .data.scenes import make_scenes, parse_scene_caption
+    from .metrics.scenes import SceneReader
+    from .pipelines import TextToImageXL
+    from .recipes import text2img_xl as recipe
+
+    steps = check_int("steps", steps, minimum=1)
+    n_scenes = check_int("n_scenes", n_scenes, minimum=1)
+    prompts = one_object_prompts(n_prompts, seed=PROMPT_SEED)
+    reader = SceneReader.pretrained()
+    out = {"steps": steps, "n_scenes": n_scenes, "canvas": [32, 32], "n_prompts": n_prompts}
+    for style in ("mixed", "full"):
+        mix = dict(recipe.SCENE_MIX, num_objects=(1,), caption_style=style)
+        caps = make_scenes(512, seed=7, words=TRAIN_WORDS, **mix).captions
+        named = sum(any("position" in p for p in parse_scene_caption(c)) for c in caps) / len(caps)
+        with tempfile.TemporaryDirectory() as tmp:
+            info = recipe.train(Path(tmp), steps, seed, do_score=False, buckets=((32, 32),),
+                                n_per_bucket=n_scenes, scene_mix=mix, small_rate=0.0, crop_rate=0.0)
+            pipe = TextToImageXL.from_directory(tmp, vae=recipe.load_vae())
+            row = aspect_study(pipe, reader, prompts, canvases=((32, 32),))["32x32"]
+        out[style] = {**row, "captions_naming_a_position": round(named, 4),
+                      "train_seconds": info["train_seconds"]}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffusionlab.failure_modes",
                                      description=__doc__.split("\n\n")[0])
@@ -247,9 +294,14 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny settings, to check the run")
     parser.add_argument("--xl", action="store_true",
                         help="measure text2img_xl instead (lesson 16's section 6)")
+    parser.add_argument("--captions", action="store_true",
+                        help="train and compare text2img_xl on 'mixed' vs 'full' captions "
+                             "(caption_study, about 9 minutes on 2 threads)")
     args = parser.parse_args(argv)
     if args.xl:
         return main_xl(args, argv)
+    if args.captions:
+        return main_captions(args, argv)
     from .metrics.scenes import SceneReader
     from .pipelines import TextToImage
     from .pipelines.base import DEFAULT_GUIDANCE_SCALE
@@ -307,6 +359,25 @@ def main_xl(args, argv) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "aspects"}, indent=1))
+    print(f"wrote {args.out} in {result['wall_time_s']} s")
+    return 0
+
+
+def main_captions(args, argv) -> int:
+    torch.manual_seed(0)
+    start = time.time()
+    kwargs = dict(steps=2, n_scenes=16, n_prompts=4) if args.smoke else dict(n_prompts=args.n)
+    result = caption_study(**kwargs)
+    result.update(model="text2img_xl (caption ablation)", prompt_seed=PROMPT_SEED,
+                  command="python -m diffusionlab.failure_modes " + " ".join(argv or []),
+                  wall_time_s=round(time.time() - start, 1), threads=torch.get_num_threads())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    for style in ("mixed", "full"):
+        r = result[style]
+        print(f"{style:5s} captions: position {r['attribute_accuracy']['position']:.3f}, "
+              f"object accuracy {r['object_accuracy']:.3f}, captions naming a position "
+              f"{r['captions_naming_a_position']:.2f}")
     print(f"wrote {args.out} in {result['wall_time_s']} s")
     return 0
 

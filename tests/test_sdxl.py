@@ -377,3 +377,33 @@ def test_conditioning_gain_is_zero_for_a_model_that_ignores_captions(tiny_pipes)
     assert all(abs(v) < 1e-6 for g in gain.values() for v in g.values())
     gain = conditioning_gain(base, n=6, timesteps=(300,))
     assert any(abs(v) > 1e-6 for v in gain["scenes"].values())
+
+
+def test_square_ablation_is_the_same_recipe_on_one_bucket(tmp_path, monkeypatch):
+    """text2img_xl_square (lesson 17's bucket ablation): one 32x32 bucket holding as many
+    scenes as the bucketed recipe's three, everything else the recipe's."""
+    from diffusionlab.recipes import text2img_xl, text2img_xl_square
+
+    monkeypatch.setattr(text2img_xl, "N_PER_BUCKET", 4)
+    square = text2img_xl_square.train(tmp_path / "square", steps=1, do_score=False)
+    bucketed = text2img_xl.train(tmp_path / "buckets", steps=1, do_score=False)
+    assert square["buckets"] == [[32, 32]] and square["n_per_bucket"] == 4 * len(BUCKETS)
+    assert bucketed["buckets"] == [list(b) for b in BUCKETS] and bucketed["n_per_bucket"] == 4
+    assert square["parameters"] == bucketed["parameters"]
+    assert text2img_xl_square.DEFAULT_STEPS == text2img_xl.DEFAULT_STEPS
+
+
+@pytest.mark.slow
+def test_shipped_square_ablation_scores():
+    """The bucket ablation's stored aspect study re-measured on a slice: same counts."""
+    from diffusionlab.failure_modes import PROMPT_SEED, aspect_study
+    from diffusionlab.metrics.duplication import one_object_prompts
+    from diffusionlab.metrics.scenes import SceneReader
+    from diffusionlab.pipelines import TextToImageXL
+
+    want = _manifest("text2img_xl_square")["scores"]["aspects"]
+    pipe = TextToImageXL.pretrained("text2img_xl_square")
+    got = aspect_study(pipe, SceneReader.pretrained(), one_object_prompts(128, seed=PROMPT_SEED)[:16],
+                       canvases=((24, 40),), batch_size=16)["24x40"]
+    same = sum(a == b for a, b in zip(got["counts"], want["24x40"]["counts"][:16]))
+    assert same >= 15, (got["counts"], want["24x40"]["counts"][:16])
