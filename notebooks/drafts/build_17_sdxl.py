@@ -93,9 +93,9 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def generate(prompts, seed=0, **kwargs):
-    """The tiny SDXL on a list of prompts, images (B, 3, H, W) in [-1, 1]."""
-    return xl(prompts, num_inference_steps=STEPS, seed=seed, progress=False, **kwargs).images
+def generate(prompts, seed=0, pipe=None, **kwargs):
+    """The tiny SDXL (or ``pipe``) on a list of prompts, images (B, 3, H, W) in [-1, 1]."""
+    return (pipe or xl)(prompts, num_inference_steps=STEPS, seed=seed, progress=False, **kwargs).images
 
 
 def show_row(images, titles, size=1.3):
@@ -474,15 +474,11 @@ square = TextToImageXL.pretrained("text2img_xl_square")
 square_manifest = read_manifest(weights_path("text2img_xl_square"))
 one = one_object_prompts(N, seed=1704)
 canvases = ((32, 32), (24, 40), (40, 24))
-draw = {"tiny SDXL": lambda h, w: generate(one, seed=5, height=h, width=w),
-        "square only": lambda h, w: square(one, num_inference_steps=STEPS, seed=5, height=h, width=w,
-                                           progress=False).images,
-        "SD-1-style": lambda h, w: sd1(one, num_inference_steps=STEPS, seed=5, height=h, width=w,
-                                       progress=False).images}
+draw = {"tiny SDXL": xl, "square only": square, "SD-1-style": sd1}
 live, aspect_images = {}, {}
 for h, w in canvases:
-    for name, fn in draw.items():
-        images = aspect_images[(h, w, name)] = fn(h, w)
+    for name, pipe in draw.items():
+        images = aspect_images[(h, w, name)] = generate(one, seed=5, pipe=pipe, height=h, width=w)
         live[(h, w, name)] = (reader.score(images, one).attribute_accuracy["position"],
                               duplication_rate(images))
 print(f"live, {N} prompts:  " + "   ".join(f"{name}: position / duplicated" for name in draw))
