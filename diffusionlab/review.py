@@ -200,11 +200,16 @@ def attention_matches_torch() -> dict:
 def failure_modes_study() -> dict:
     """Lesson 16's study, read from ``weights/text2img/failure_modes.json`` (written by
     ``python -m diffusionlab.failure_modes``): duplication by size, the fix, the receptive
-    fields, and letters through the VAE."""
+    fields, and letters through the VAE; and, from ``weights/text2img_spelling``'s manifest,
+    the letters of never-seen words by text encoder."""
     study = json.loads((WEIGHTS_DIR / "text2img" / "failure_modes.json").read_text())
     native, up = study["duplication"]["native"], study["duplication"]["upscaled"]
     text = {k: v["after"] for k, v in study["vae_text"].items()}
-    return dict(n=len(study["prompts"]), d32=native["32"]["duplication_rate"],
+    spell = json.loads((WEIGHTS_DIR / "text2img_spelling" / "manifest.json").read_text())["scores"]
+    return dict(n=len(study["prompts"]),
+                spell_char=spell["held_out_words_char"]["letter_accuracy"],
+                spell_word=spell["held_out_words_word"]["letter_accuracy"],
+                d32=native["32"]["duplication_rate"],
                 d48=native["48"]["duplication_rate"], d64=native["64"]["duplication_rate"],
                 up64=up["64"]["duplication_rate"], conv=study["fields"]["conv_field_analytic"],
                 falloff=study["fields"]["sizes"]["16"]["falloff_radius"],
@@ -416,7 +421,9 @@ QUESTIONS: tuple[Question, ...] = (
       ("16",), ("16",),
       live(failure_modes_study, "one trip through the shipped VAE (4x4 pixels per latent, trained "
            "on shapes only): shapes read right {shape:.2f}, small letters {small:.2f}, large "
-           "letters {large:.2f}, large 3-letter words {word:.2f}"),
+           "letters {large:.2f}, large 3-letter words {word:.2f}; words never drawn in training, "
+           "letters right through a character-aware / word-level encoder (text2img_spelling): "
+           "{spell_char:.2f} / {spell_word:.2f}"),
       "The tokenizer and the VAE's resolution matter as much as the data."),
     Q("D31-Q15", "conditioning",
       "In classifier-free guidance the unconditional prediction is replaced by one conditioned "

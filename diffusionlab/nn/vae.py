@@ -254,3 +254,35 @@ class VAE(nn.Module):
         from ..checkpoints import load_checkpoint, weights_path
 
         return load_checkpoint(cls, weights_path(name), device=device)
+
+
+class PixelSpace(nn.Module):
+    """The identity "autoencoder": a diffusion model that works on pixels (DDPM, Imagen,
+    DeepFloyd IF) run through the same latent-diffusion pipelines. ``encode_latents`` is the
+    image, ``decode_latents`` the latents clamped to [-1, 1]; ``downscale`` 1, no weights.
+    ``recipes.text2img_spelling`` uses it: its letters are drawn pixel by pixel, so that no
+    autoencoder stands between the text encoder and the ink (lesson 16)."""
+
+    def __init__(self, channels: int = 3):
+        super().__init__()
+        self.in_channels = self.latent_channels = check_int("channels", channels, minimum=1)
+        self.downscale = 1
+        self.scaling_factor = 1.0
+        self.config = dict(channels=self.in_channels)
+
+    def latent_shape(self, height: int = 32, width: int = 32) -> tuple[int, int, int]:
+        return (self.latent_channels, height, width)
+
+    def _check(self, x, name: str) -> torch.Tensor:
+        check_tensor(name, x, ndim=4)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{name} must have {self.in_channels} channels, got shape {tuple(x.shape)}")
+        return x
+
+    @torch.no_grad()
+    def encode_latents(self, images: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
+        return self._check(images, "images").clone()
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._check(latents, "latents").clamp(-1.0, 1.0)
