@@ -26,7 +26,7 @@ Training: ``text2img_xl``'s loss and condition dropouts (one network answers the
 "both", "word", "char", "pooled"), its scheduler and micro-conditioning (always the
 native canvas here, no crop); attention at the two lower levels of the U-Net. A first
 version on 24x40 (the word on any row) with attention at the lowest level only drew crisp
-letters whose identity ignored the caption after 2500 steps.
+letters whose identity barely followed the caption after 2500 steps.
 
 Scores (``score``; ``spelling_prompts``, never trained on, ``SCORE_SAMPLER``, read by
 ``metrics.scenes.SceneReader``): letter, word and object accuracy for ``TRAIN_WORDS`` and

@@ -794,7 +794,7 @@ display(Markdown(
     f"{hc['word_accuracy']:.0%}). Two caveats: the word-only mode is trained on one sample in ten "
     f"(the dropout that makes it), the char-only mode on one in ten too, both far less than "
     f"'both'; and the first version of this model (24x40, the word on any row, attention at the "
-    f"lowest level only) drew crisp letters that ignored the word altogether, so where the "
+    f"lowest level only) drew crisp letters whose identity barely followed the word, so where the "
     f"U-Net can attend matters as much as what the encoder offers."))
 ''')
 
