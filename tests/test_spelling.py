@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from diffusionlab.data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS, WORDS
+from diffusionlab.data.scenes import parse_scene_caption
 from diffusionlab.nn.vae import PixelSpace
 from diffusionlab.recipes import text2img_spelling as recipe
 
@@ -35,7 +36,7 @@ def test_random_strings_never_name_a_word():
 def test_training_data_hides_held_out_words_and_the_word_tokenizer_knows_train_words():
     model = recipe.build_model()
     data = recipe.make_data(model, 400, seed=0)
-    texts = [c.split(" word ")[1].split()[0] for c in data["captions"]]
+    texts = [parse_scene_caption(c)[0]["text"] for c in data["captions"]]
     assert data["latents"].shape == (400, 3, *recipe.CANVAS)
     assert not set(texts) & set(HELD_OUT_WORDS)
     known = sum(t in TRAIN_WORDS for t in texts)
@@ -63,15 +64,13 @@ def test_shipped_spelling_scores():
     """The stored held-out spelling scores, re-measured on the same prompts and seeds."""
     from diffusionlab.checkpoints import weights_path
     from diffusionlab.metrics.scenes import SceneReader
-    from diffusionlab.recipes import text2img_xl as base
 
     want = json.loads((weights_path("text2img_spelling") / "manifest.json").read_text())["scores"]
     pipe = recipe.load_pipeline()
-    prompts = base.spelling_prompts(HELD_OUT_WORDS, recipe.EVAL_PROMPTS, base.EVAL_SEED + 10,
-                                    bucket=recipe.CANVAS)
+    prompts = recipe.spelling_prompts(HELD_OUT_WORDS)
     reader = SceneReader.pretrained()
     for mode in ("char", "word"):
-        images = base.generate(pipe, prompts, *recipe.CANVAS, text_encoders=mode)
+        images = recipe.generate(pipe, prompts, text_encoders=mode)
         got = reader.score(images, prompts).letter_accuracy
         # same prompts and seeds: the same images up to float rounding across thread counts
         assert abs(got - want[f"held_out_words_{mode}"]["letter_accuracy"]) < 0.03, (mode, got)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.glyphs import HELD_OUT_WORDS, TRAIN_WORDS, WORDS
+from ..data.glyphs import HELD_OUT_WORDS, LETTERS, TRAIN_WORDS, WORDS
 from ..data.scenes import SCENE_WORDS, make_scenes
 from ..nn.embeddings import micro_conditioning_ids
 from ..nn.sdxl import TinySDXL
@@ -68,8 +68,8 @@ def random_strings() -> tuple[str, ...]:
     """Every three-letter string that is not one of ``data.glyphs.WORDS`` (17,513): the
     training strings the word-level tokenizer cannot name."""
     words = set(WORDS)
-    return tuple(s for s in ("".join(t) for t in itertools.product(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ", repeat=3)) if s not in words)
+    return tuple(s for s in ("".join(t) for t in itertools.product(LETTERS, repeat=3))
+                 if s not in words)
 
 
 def build_model() -> TinySDXL:
@@ -120,12 +120,9 @@ def make_data(model: TinySDXL, n: int, seed: int) -> dict:
             "captions": captions}
 
 
-@torch.no_grad()
-def generate(pipe, prompts, seed: int = 0, batch_size: int = 128, **kwargs) -> torch.Tensor:
+def generate(pipe, prompts, **kwargs) -> torch.Tensor:
     """``prompts`` drawn at ``CANVAS`` with the scoring sampler (``SCORE_SAMPLER``)."""
-    return torch.cat([pipe(prompts[i:i + batch_size], height=CANVAS[0], width=CANVAS[1],
-                           seed=seed + k, progress=False, **SCORE_SAMPLER, **kwargs).images
-                      for k, i in enumerate(range(0, len(prompts), batch_size))])
+    return base.generate(pipe, prompts, *CANVAS, **SCORE_SAMPLER, **kwargs)
 
 
 @torch.no_grad()

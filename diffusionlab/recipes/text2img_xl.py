@@ -139,9 +139,9 @@ def make_loss_fn(schedule, data: list, empty: dict, batch_size: int, generator: 
 # ----------------------------------------------------------------------------- measures
 @torch.no_grad()
 def generate(pipe, prompts, height: int, width: int, seed: int = 0, batch_size: int = 128,
-             **kwargs) -> torch.Tensor:
+             num_inference_steps: int = SCORE_STEPS, **kwargs) -> torch.Tensor:
     return torch.cat([pipe(prompts[i:i + batch_size], height=height, width=width, seed=seed + k,
-                           progress=False, num_inference_steps=SCORE_STEPS, **kwargs).images
+                           progress=False, num_inference_steps=num_inference_steps, **kwargs).images
                       for k, i in enumerate(range(0, len(prompts), batch_size))])
 
 

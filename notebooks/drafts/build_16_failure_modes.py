@@ -720,6 +720,7 @@ character-aware one spells out. `HELD_OUT_WORDS` are never drawn in training.
 
     code(r'''
 from diffusionlab.data.glyphs import HELD_OUT_WORDS
+from diffusionlab.data.scenes import parse_scene_caption
 from diffusionlab.recipes import text2img_spelling
 
 show_source(text2img_spelling.make_data)
@@ -753,7 +754,7 @@ def read_words(images):
     return [" ".join(o.get("text") or o["kind"] for o in objs) or "(nothing)" for objs in reader.read(images)]
 
 
-asked = [c.split(" word ")[1].split()[0] for c in held]
+asked = [parse_scene_caption(c)[0]["text"] for c in held]
 reads = {mode: read_words(im) for mode, im in drawn.items()}
 fig = show_images(list(drawn["word"]) + list(drawn["char"]), ncols=8, size=1.5,
                   titles=[f"{a}: {r}" for a, r in zip(asked, reads["word"])]
