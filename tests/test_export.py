@@ -94,6 +94,66 @@ def test_unexportable_unet_says_why(tiny_sd_parts):
         diffusers_unet(unet)
 
 
+@torch.no_grad()
+def test_stock_structure_exports_to_stock_classes_that_load_without_the_course(
+        tmp_path, tiny_sd_parts):
+    """A U-Net with ``attention_norm="resnet"`` and a VAE with ``downsample_padding=0`` (the
+    structure a retrained tiny SD would take) export as diffusers' own classes: a Python
+    that never imports diffusionlab loads the folder and draws the course's images."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from diffusionlab.export import diffusers_pipeline
+    from diffusionlab.nn.unet import UNet
+    from diffusionlab.nn.vae import VAE
+    from diffusionlab.pipelines import TextToImage
+    from diffusionlab.schedules import make_schedule
+
+    clip, _, _ = tiny_sd_parts()
+    torch.manual_seed(1)
+    unet = UNet(in_channels=4, context_dim=16, base_channels=32, channel_mults=(1, 2),
+                attention_levels=(True, True), num_heads=2, attention_norm="resnet").eval()
+    vae = VAE(base_channels=8, downsample_padding=0).eval()
+    ours = TextToImage(unet, vae, clip, make_schedule("scaled_linear"), "epsilon", "leading", 1)
+    out = tmp_path / "stock"
+    diffusers_pipeline(ours).save_pretrained(out, safe_serialization=True)
+    index = json.loads((out / "model_index.json").read_text())
+    assert index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["vae"] == ["diffusers", "AutoencoderKL"]
+
+    prompts = ["a large red circle", "a small blue square at the top"]
+    latents = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    torch.save(latents, tmp_path / "latents.pt")
+    a = ours(prompts, latents=latents, num_inference_steps=4, guidance_scale=3.0,
+             progress=False).images
+    script = (
+        "import sys, torch\n"
+        "from diffusers import StableDiffusionPipeline\n"
+        "pipe = StableDiffusionPipeline.from_pretrained(sys.argv[1], local_files_only=True)\n"
+        "pipe.set_progress_bar_config(disable=True)\n"
+        f"images = pipe({prompts!r}, latents=torch.load(sys.argv[2]), num_inference_steps=4,"
+        " height=32, width=32, guidance_scale=3.0, output_type='pt').images\n"
+        "assert not [m for m in sys.modules if m.startswith('diffusionlab')]\n"
+        "torch.save(images, sys.argv[3])\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH="")
+    subprocess.run([sys.executable, "-c", script, str(out), str(tmp_path / "latents.pt"),
+                    str(tmp_path / "theirs.pt")], check=True, cwd=tmp_path, env=env)
+    b = torch.load(tmp_path / "theirs.pt")
+    assert ((a + 1) / 2 - b).abs().max() < 1e-4
+
+
+def test_structure_options_check_their_values():
+    from diffusionlab.nn.unet import UNet
+    from diffusionlab.nn.vae import VAE
+
+    with pytest.raises(ValueError, match="attention_norm must be one of"):
+        UNet(4, context_dim=8, attention_norm="diffusers")
+    with pytest.raises(ValueError, match="downsample_padding must be 1"):
+        VAE(downsample_padding=2)
+
+
 def test_export_checks_its_arguments(tmp_path):
     from diffusionlab.export import export
 

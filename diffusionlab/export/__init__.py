@@ -14,8 +14,12 @@
 
 A ``controlnet_*`` name writes a ``ControlNetModel`` folder (``CourseControlNetModel``) for
 ``StableDiffusionControlNetPipeline``. Every weight is copied, none retrained
-(``export.mapping`` says which key goes where, ``export.compat`` why the U-Net, VAE and
-ControlNet classes carry one extra setting). Loading, offline::
+(``export.mapping`` says which key goes where, ``export.compat`` why the shipped U-Net, VAE
+and ControlNet need classes with one extra setting). A model built in diffusers' structure
+(``UNet(attention_norm="resnet")``, ``VAE(downsample_padding=0)``) exports as the stock
+``UNet2DConditionModel`` / ``AutoencoderKL`` / ``ControlNetModel`` instead, and loads with
+no import of the course (``tests/test_export.py``); the shipped models were trained before
+that option and would need retraining to use it. Loading the shipped export, offline::
 
     import diffusionlab.export.compat          # registers the Course* classes
     from diffusers import StableDiffusionPipeline
@@ -72,31 +76,55 @@ def _load(model, state: dict, name: str):
     return model.eval()
 
 
+def _stock_or_course(config: dict, extra: str, stock_value, stock, course):
+    """``stock(**config)`` when the setting ``extra`` is what stock diffusers builds anyway
+    (the model needs no ``export.compat`` class), else ``course(**config)``."""
+    if config[extra] == stock_value:
+        return stock(**{k: v for k, v in config.items() if k != extra})
+    return course(**config)
+
+
 def diffusers_unet(unet, sample_size: int | None = None):
-    """A course ``UNet`` as a ``CourseUNet2DConditionModel`` with the same weights
-    (``sample_size``: the latents' side a pipeline makes by default)."""
+    """A course ``UNet`` as a diffusers ``UNet2DConditionModel`` with the same weights: the
+    stock class for ``attention_norm="resnet"``, ``CourseUNet2DConditionModel`` for the
+    shipped U-Nets (``export.compat``). ``sample_size``: the latents' side a pipeline makes
+    by default."""
+    from diffusers import UNet2DConditionModel
+
     from .compat import CourseUNet2DConditionModel
     from .mapping import unet_config, unet_state_dict
 
-    return _load(CourseUNet2DConditionModel(**unet_config(unet, sample_size)),
-                 unet_state_dict(unet), "unet")
+    c = unet_config(unet, sample_size)       # stock: attention norms take norm_num_groups
+    model = _stock_or_course(c, "attention_norm_num_groups", c["norm_num_groups"],
+                             UNet2DConditionModel, CourseUNet2DConditionModel)
+    return _load(model, unet_state_dict(unet), "unet")
 
 
 def diffusers_vae(vae):
-    """A course ``VAE`` as a ``CourseAutoencoderKL`` with the same weights."""
+    """A course ``VAE`` as a diffusers ``AutoencoderKL`` with the same weights: the stock
+    class for ``downsample_padding=0``, ``CourseAutoencoderKL`` for the shipped VAEs."""
+    from diffusers import AutoencoderKL
+
     from .compat import CourseAutoencoderKL
     from .mapping import vae_config, vae_state_dict
 
-    return _load(CourseAutoencoderKL(**vae_config(vae)), vae_state_dict(vae), "vae")
+    model = _stock_or_course(vae_config(vae), "encoder_downsample_padding", 0, AutoencoderKL,
+                             CourseAutoencoderKL)
+    return _load(model, vae_state_dict(vae), "vae")
 
 
 def diffusers_controlnet(controlnet):
-    """A course ``ControlNet`` as a ``CourseControlNetModel`` with the same weights."""
+    """A course ``ControlNet`` as a diffusers ``ControlNetModel`` with the same weights
+    (stock or ``CourseControlNetModel``, as ``diffusers_unet``)."""
+    from diffusers import ControlNetModel
+
     from .compat import CourseControlNetModel
     from .mapping import controlnet_config, unet_state_dict
 
-    return _load(CourseControlNetModel(**controlnet_config(controlnet)),
-                 unet_state_dict(controlnet), "controlnet")
+    c = controlnet_config(controlnet)
+    model = _stock_or_course(c, "attention_norm_num_groups", c["norm_num_groups"],
+                             ControlNetModel, CourseControlNetModel)
+    return _load(model, unet_state_dict(controlnet), "controlnet")
 
 
 def diffusers_pipeline(pipe=None):
@@ -138,10 +166,13 @@ def export(name: str, out, format: str = "diffusers") -> Path:
         _quiet()
         controlnet = load_checkpoint(ControlNet, weights_path(name))
         diffusers_controlnet(controlnet).save_pretrained(out, safe_serialization=True)
+    written = (out / "model_index.json").read_text() if name == "text2img" else \
+        (out / "config.json").read_text()
+    load = ("import diffusionlab.export.compat before from_pretrained (Course* classes)"
+            if "Course" in written else "stock diffusers classes: from_pretrained as is")
     (out / "EXPORTED_FROM_DIFFUSIONLAB.json").write_text(json.dumps({
         "model": name, "command": f"python -m diffusionlab export {name} --format {format}",
-        "load": "import diffusionlab.export.compat before from_pretrained (Course* classes)",
-    }, indent=2) + "\n")
+        "load": load}, indent=2) + "\n")
     return out
 
 

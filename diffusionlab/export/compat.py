@@ -18,6 +18,10 @@ in diffusers' ``UNet2DConditionModel``, ``AutoencoderKL`` and ``ControlNetModel`
   one input pixel, which no 3x3 kernel can undo. ``encoder_downsample_padding=1`` restores
   the symmetric padding (``Downsample2D`` supports it; the U-Net's downsamplers use it).
 
+Both are options of the course's classes too (``UNet(attention_norm="resnet")``,
+``VAE(downsample_padding=0)``); a model built that way exports as the stock classes and
+needs nothing from this module. The shipped weights predate the options.
+
 Each class *is* the diffusers class (``isinstance`` holds, ``from_pretrained``,
 ``save_pretrained``, other schedulers, LoRA loading all work); with the setting left at
 ``None`` / 0 it builds exactly the stock model. diffusers loads a folder that names these

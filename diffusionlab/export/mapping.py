@@ -28,7 +28,9 @@ The sinusoidal time embedding is diffusers' ``get_timestep_embedding`` with
 ``flip_sin_to_cos=True, downscale_freq_shift=0`` (``nn.embeddings``), the ResBlocks,
 ``Transformer2DModel`` (1x1 conv ``proj_in``, GEGLU feed-forward, LayerNorms), the
 resamplers (stride-2 conv padded by 1; nearest x2 + conv) and the skip order are the same.
-The two settings stock diffusers lacks are in ``diffusionlab.export.compat``.
+The two settings stock diffusers lacks are in ``diffusionlab.export.compat``; a U-Net
+built with ``attention_norm="resnet"`` and a VAE with ``downsample_padding=0`` need neither
+and export as the stock classes (``diffusionlab.export.diffusers_unet`` / ``diffusers_vae``).
 """
 from __future__ import annotations
 
@@ -130,7 +132,7 @@ def vae_config(vae) -> dict:
         norm_num_groups=_one(_groups(vae, "resnet"), "the VAE's norms"),
         sample_size=32, scaling_factor=float(c["scaling_factor"]),
         mid_block_add_attention=False, use_quant_conv=False, use_post_quant_conv=False,
-        force_upcast=False, encoder_downsample_padding=1)
+        force_upcast=False, encoder_downsample_padding=c.get("downsample_padding", 1))
 
 
 def _copy(out: dict, prefix: str, module: nn.Module) -> None:

@@ -291,15 +291,24 @@ class SpatialTransformer(nn.Module):
         dim_head: width of one head (default channels // heads).
         zero_init: start proj_out at zero so the block is the identity at initialisation
             (what the original LDM code does); default False.
+        norm_groups: the input GroupNorm's groups; None: up to 32, as SD's U-Net (whose
+            widths make that 32 everywhere).
     """
 
     def __init__(self, channels: int, context_dim: int | None = None, heads: int = 4,
-                 depth: int = 1, dim_head: int | None = None, zero_init: bool = False):
+                 depth: int = 1, dim_head: int | None = None, zero_init: bool = False,
+                 norm_groups: int | None = None):
         super().__init__()
         channels = check_int("channels", channels, minimum=1)
         depth = check_int("depth", depth, minimum=1)
         self.channels, self.context_dim = channels, context_dim
-        self.norm = group_norm(channels, max_groups=32)
+        if norm_groups is None:
+            self.norm = group_norm(channels, max_groups=32)
+        else:
+            norm_groups = check_int("norm_groups", norm_groups, minimum=1)
+            if channels % norm_groups:
+                raise ValueError(f"norm_groups ({norm_groups}) must divide channels ({channels})")
+            self.norm = nn.GroupNorm(norm_groups, channels, eps=1e-6)
         self.proj_in = nn.Conv2d(channels, channels, 1)
         self.blocks = nn.ModuleList(TransformerBlock(channels, context_dim, heads=heads,
                                                      dim_head=dim_head) for _ in range(depth))

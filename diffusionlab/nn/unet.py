@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_int, check_number, check_tensor
+from .._checks import check_choice, check_int, check_number, check_tensor
 from .attention import SpatialTransformer
 from .blocks import Downsample, ResBlock, Upsample, group_norm
 from .embeddings import TimestepEmbedding
@@ -58,6 +58,18 @@ from .embeddings import TimestepEmbedding
 def _group_norm(channels: int) -> nn.GroupNorm:
     """The U-Net's norm: up to 8 groups of at least 4 channels (``blocks.group_norm``)."""
     return group_norm(channels, min_group_size=4)
+
+
+ATTENTION_NORMS = ("sd", "resnet")
+
+
+def _attention(channels: int, context_dim, num_heads: int, attention_norm: str):
+    """A ``SpatialTransformer`` whose GroupNorm has up to 32 groups (``attention_norm="sd"``,
+    SD's ``Transformer2DModel``) or the ResBlocks' groups (``"resnet"``: what diffusers'
+    ``UNet2DConditionModel`` builds, one ``norm_num_groups`` for every norm)."""
+    groups = _group_norm(channels).num_groups if attention_norm == "resnet" else None
+    return SpatialTransformer(channels, context_dim=context_dim, heads=num_heads,
+                              norm_groups=groups)
 
 
 class _Level(nn.Module):
@@ -71,12 +83,13 @@ class _Level(nn.Module):
 
 
 class _MidBlock(nn.Module):
-    def __init__(self, channels: int, temb_dim: int, context_dim, num_heads: int, dropout: float):
+    def __init__(self, channels: int, temb_dim: int, context_dim, num_heads: int, dropout: float,
+                 attention_norm: str = "sd"):
         super().__init__()
         self.resnets = nn.ModuleList([ResBlock(channels, channels, temb_dim, dropout),
                                       ResBlock(channels, channels, temb_dim, dropout)])
-        self.attentions = nn.ModuleList([SpatialTransformer(channels, context_dim=context_dim,
-                                                            heads=num_heads)])
+        self.attentions = nn.ModuleList([_attention(channels, context_dim, num_heads,
+                                                    attention_norm)])
 
     def forward(self, h, temb, context, mask):
         h = self.resnets[0](h, temb)
@@ -90,6 +103,9 @@ class UNet(nn.Module):
 
     ``forward(x, t, context=None, context_mask=None, down_residuals=None, mid_residual=None)``
     returns a tensor of x's shape with ``out_channels`` channels (default: in_channels).
+    ``attention_norm``: the attention blocks' GroupNorm, "sd" (up to 32 groups, SD's
+    ``Transformer2DModel``; the shipped models) or "resnet" (the ResBlocks' groups, so that
+    the U-Net maps onto a stock diffusers ``UNet2DConditionModel``: ``diffusionlab.export``).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None,
@@ -97,8 +113,10 @@ class UNet(nn.Module):
                  attention_levels=(False, True, True), context_dim: int | None = None,
                  num_heads: int = 4, use_skips: bool = True, dropout: float = 0.0,
                  conditioning_channels: int = 0, addition_time_embed_dim: int | None = None,
-                 projection_class_embeddings_input_dim: int | None = None):
+                 projection_class_embeddings_input_dim: int | None = None,
+                 attention_norm: str = "sd"):
         super().__init__()
+        check_choice("attention_norm", attention_norm, ATTENTION_NORMS)
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = in_channels if out_channels is None else check_int(
             "out_channels", out_channels, minimum=1)
@@ -145,6 +163,8 @@ class UNet(nn.Module):
             self.config.update(addition_time_embed_dim=addition_time_embed_dim,
                                projection_class_embeddings_input_dim=
                                projection_class_embeddings_input_dim)
+        if attention_norm != "sd":                       # the shipped configs predate it
+            self.config.update(attention_norm=attention_norm)
         self.addition_time_embed_dim = addition_time_embed_dim
         self.in_channels, self.out_channels = in_channels, out_channels
         self.conditioning_channels = conditioning_channels
@@ -173,8 +193,8 @@ class UNet(nn.Module):
                 level.resnets.append(ResBlock(ch, width, temb_dim, dropout))
                 ch = width
                 if attention_levels[i]:
-                    level.attentions.append(SpatialTransformer(ch, context_dim=context_dim,
-                                                               heads=num_heads))
+                    level.attentions.append(_attention(ch, context_dim, num_heads,
+                                                       attention_norm))
                 skip_channels.append(ch)
                 skip_scales.append(scale)
             if i < self.num_levels - 1:
@@ -184,7 +204,7 @@ class UNet(nn.Module):
                 skip_scales.append(scale)
             self.down_blocks.append(level)
 
-        self.mid_block = _MidBlock(ch, temb_dim, context_dim, num_heads, dropout)
+        self.mid_block = _MidBlock(ch, temb_dim, context_dim, num_heads, dropout, attention_norm)
         self.skip_channels = list(skip_channels)
         self.skip_scales = list(skip_scales)
 
@@ -197,8 +217,8 @@ class UNet(nn.Module):
                 level.resnets.append(ResBlock(ch + pending.pop(), widths[i], temb_dim, dropout))
                 ch = widths[i]
                 if attention_levels[i]:
-                    level.attentions.append(SpatialTransformer(ch, context_dim=context_dim,
-                                                               heads=num_heads))
+                    level.attentions.append(_attention(ch, context_dim, num_heads,
+                                                       attention_norm))
             if i > 0:
                 level.resampler = Upsample(ch)
             self.up_blocks.append(level)

@@ -88,9 +88,23 @@ class DiagonalGaussian:
         return 0.5 * (self.mean ** 2 + self.var - 1.0 - self.logvar).sum(dim=(1, 2, 3))
 
 
+class RightPadDownsample(nn.Conv2d):
+    """A stride-2 3x3 convolution padded by one pixel on the right and bottom only: output
+    pixel i reads input pixels 2i..2i+2 (diffusers' ``Downsample2D(padding=0)``, which its
+    ``AutoencoderKL`` encoder uses; SD's original LDM code pads the same way). The course's
+    default pads every side by 1 (pixels 2i-1..2i+1): the same weights on a grid shifted by
+    one input pixel."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 3, stride=2, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (0, 1, 0, 1)))
+
+
 class Encoder(nn.Module):
     def __init__(self, in_channels: int, latent_channels: int, widths: list[int],
-                 shortcut: bool = False):
+                 shortcut: bool = False, downsample_padding: int = 1):
         super().__init__()
         self.factor = 2 ** (len(widths) - 1)
         # residual autoencoding (DC-AE, Chen et al. 2024): a linear map of the pixels'
@@ -104,7 +118,8 @@ class Encoder(nn.Module):
             blocks.append(ResBlock(ch, w))
             ch = w
             if i < len(widths) - 1:
-                blocks.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))    # downsample x2
+                blocks.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1)    # downsample x2
+                              if downsample_padding else RightPadDownsample(ch))
         self.down = nn.Sequential(*blocks)
         self.mid = ResBlock(ch, ch)
         self.norm_out = group_norm(ch)
@@ -155,11 +170,18 @@ class VAE(nn.Module):
     ``forward(x, sample_posterior=True)`` -> (reconstruction, posterior).
     For diffusion use ``encode_latents`` (scaled by ``scaling_factor``) and
     ``decode_latents`` (unscales, decodes, clamps to [-1, 1]).
+    ``downsample_padding``: 1 pads the encoder's stride-2 convolutions on every side (the
+    shipped VAEs), 0 on the right and bottom only (``RightPadDownsample``: diffusers'
+    ``AutoencoderKL``, so that the VAE maps onto the stock class: ``diffusionlab.export``).
     """
 
     def __init__(self, in_channels: int = 3, latent_channels: int = 4, base_channels: int = 32,
-                 channel_mults=(1, 2, 2), scaling_factor: float = 1.0, shortcut: bool = False):
+                 channel_mults=(1, 2, 2), scaling_factor: float = 1.0, shortcut: bool = False,
+                 downsample_padding: int = 1):
         super().__init__()
+        if downsample_padding not in (0, 1) or isinstance(downsample_padding, bool):
+            raise ValueError(f"downsample_padding must be 1 (pad every side) or 0 (right and "
+                             f"bottom, as diffusers' AutoencoderKL), got {downsample_padding!r}")
         in_channels = check_int("in_channels", in_channels, minimum=1)
         latent_channels = check_int("latent_channels", latent_channels, minimum=1)
         base_channels = check_int("base_channels", base_channels, minimum=1)
@@ -177,10 +199,12 @@ class VAE(nn.Module):
             raise TypeError(f"shortcut must be a bool, got {type(shortcut).__name__}")
         if shortcut:                      # only VAEs with the shortcut record it
             self.config["shortcut"] = True
+        if downsample_padding == 0:       # the shipped configs predate it
+            self.config["downsample_padding"] = 0
         self.in_channels, self.latent_channels = in_channels, latent_channels
         self.downscale = 2 ** (len(channel_mults) - 1)
         widths = [base_channels * m for m in channel_mults]
-        self.encoder = Encoder(in_channels, latent_channels, widths, shortcut)
+        self.encoder = Encoder(in_channels, latent_channels, widths, shortcut, downsample_padding)
         self.decoder = Decoder(in_channels, latent_channels, widths, shortcut)
 
     @property
