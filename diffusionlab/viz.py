@@ -31,7 +31,8 @@ def to_image(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().cpu().float().clamp(-1, 1) + 1) / 2).numpy()
 
 
-def _grid(n: int, ncols: int | None, size: float, axes):
+def _grid(n: int, ncols: int | None, size: float, axes, aspect: float = 1.0):
+    """A figure of ``n`` panels, ``size`` inches wide and ``size * aspect`` high each."""
     if axes is not None:
         axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
         if len(axes) < n:
@@ -39,7 +40,7 @@ def _grid(n: int, ncols: int | None, size: float, axes):
         return axes[0].figure, axes
     ncols = n if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size * aspect + 0.3) * nrows),
                              squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
@@ -57,14 +58,16 @@ def _titles(titles, n: int):
 
 def show_images(images, titles=None, ncols: int | None = None, size: float = 1.6,
                 axes=None, suptitle: str | None = None):
-    """Draw a batch (N, C, H, W) or a list of CHW images in [-1, 1] on a grid; returns the figure."""
+    """Draw a batch (N, C, H, W) or a list of CHW images in [-1, 1] on a grid; returns the figure.
+    Panels are ``size`` inches wide and as high as the tallest image's aspect asks."""
     if isinstance(images, torch.Tensor):
         check_tensor("images", images, ndim=4)
         images = list(images)
     if not isinstance(images, (list, tuple)) or len(images) == 0:
         raise ValueError("images must be a non-empty (N, C, H, W) tensor or list of CHW tensors")
     titles = _titles(titles, len(images))
-    fig, axes = _grid(len(images), ncols, size, axes)
+    aspect = max(img.shape[-2] / img.shape[-1] for img in images)
+    fig, axes = _grid(len(images), ncols, size, axes, aspect)
     for ax, img, title in zip(axes, images, titles):
         arr = to_image(img)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1,

@@ -90,6 +90,26 @@ def test_char_encoder_tells_unseen_words_apart_word_encoder_cannot():
     assert (pooled[0] - pooled[1]).abs().max() > 1e-4
 
 
+def test_char_tokens_are_one_per_letter_and_line_up_with_words():
+    te = DualTextEncoder(**TINY_TEXT, char_tokens="char").eval()
+    tok = te.tokenize(["the word CAT in red", "the word TAC in red"])
+    C = tok["char_ids"].shape[2]
+    ctx, pooled = te(tok["input_ids"], tok["char_ids"])
+    assert ctx.shape == (2, te.max_length * C, te.context_dim)
+    mask = te.context_mask(tok["input_ids"], tok["char_ids"])
+    assert int(mask[0].sum()) == 2 + len("thewordcatinred")          # <bos>, letters, <eos>
+    word, char = ctx[..., :te.word_width], ctx[..., te.word_width:]
+    # the word-level state of "word" (token 2) sits on each of its letter slots
+    torch.testing.assert_close(word[0, 2 * C], word[0, 2 * C + 3])
+    # an anagram: same letters, other order; the char tokens see the order
+    cat, tac = char[0, 3 * C:3 * C + 3], char[1, 3 * C:3 * C + 3]
+    assert (cat[0] - tac[0]).abs().max() > 1e-3
+    # tokens="word" max-pools the letters into one token per word
+    assert DualTextEncoder(**TINY_TEXT).encode(["the word CAT"])[0].shape[1] == te.max_length
+    with pytest.raises(ValueError, match="tokens"):
+        DualTextEncoder(**TINY_TEXT, char_tokens="byte")
+
+
 def test_modes_zero_the_right_states():
     te = DualTextEncoder(**TINY_TEXT).eval()
     ctx, pooled = {}, {}
@@ -112,9 +132,10 @@ def test_char_ids_cut_long_captions_like_the_tokenizer():
 
 
 # ------------------------------------------------------------------ U-Net and model
-def _tiny_model(text_encoders="both"):
+def _tiny_model(text_encoders="both", char_tokens="word"):
     torch.manual_seed(0)
-    return TinySDXL(dict(TINY_UNET, in_channels=4), TINY_TEXT, 4, text_encoders=text_encoders)
+    return TinySDXL(dict(TINY_UNET, in_channels=4), dict(TINY_TEXT, char_tokens=char_tokens), 4,
+                    text_encoders=text_encoders)
 
 
 def test_unet_added_conditioning_is_required_and_used():
@@ -138,14 +159,15 @@ def test_unet_added_conditioning_is_required_and_used():
         UNet(4, context_dim=8, **TINY_UNET)(x, 10, ctx[..., :8], text_embeds=pooled, time_ids=ids)
 
 
-def test_padding_trim_changes_nothing():
-    model = _tiny_model().eval()
+@pytest.mark.parametrize("char_tokens", ["word", "char"])
+def test_padding_trim_changes_nothing(char_tokens):
+    model = _tiny_model(char_tokens=char_tokens).eval()
     te = model.text_encoder
     tok = te.tokenize(["a red circle", "the word CAT in blue at the top"])
     x, t = torch.randn(2, 4, 8, 8), torch.tensor([5, 500])
     ids = micro_conditioning_ids((32, 32), (0, 0), (32, 32), 2)
     full = model.unet(x, t, *model.condition(tok["input_ids"], tok["char_ids"])[:1],
-                      model.context_mask(tok["input_ids"]),
+                      model.context_mask(tok["input_ids"], tok["char_ids"]),
                       text_embeds=model.condition(tok["input_ids"], tok["char_ids"])[1], time_ids=ids)
     trimmed = model(x, t, tok["input_ids"], tok["char_ids"], ids)       # cut after 9 tokens
     torch.testing.assert_close(full, trimmed, atol=1e-5, rtol=1e-4)

@@ -58,18 +58,22 @@ class TinySDXL(nn.Module):
             context = context[..., self.text_encoder.word_width:]
         return context, pooled
 
-    def context_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(B, L) True at real tokens: the U-Net's cross-attention ignores the padding."""
-        return input_ids != self.text_encoder.tokenizer.pad_token_id
+    def context_mask(self, input_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+        """True at the context's real tokens (``DualTextEncoder.context_mask``): the U-Net's
+        cross-attention ignores the padding."""
+        return self.text_encoder.context_mask(input_ids, char_ids)
 
     def forward(self, x, t, input_ids, char_ids, time_ids, mode: str = "both", keep_word=None,
                 keep_char=None, keep_pooled=None) -> torch.Tensor:
         """The U-Net's prediction for tokenized captions. The batch's tokens are cut after
-        its longest caption: padding is masked everywhere (text encoders and
-        cross-attention), so this changes nothing but the cost."""
-        mask = self.context_mask(input_ids)
-        L = int(mask.sum(1).max())
-        input_ids, char_ids, mask = input_ids[:, :L], char_ids[:, :L], mask[:, :L]
+        its longest caption (with character tokens, also after its longest word): padding is
+        masked everywhere (text encoders and cross-attention), so this changes nothing but
+        the cost. (The word-token char encoder's convolution reads padded letters: not cut.)"""
+        te = self.text_encoder
+        L = int((input_ids != te.tokenizer.pad_token_id).sum(1).max())
+        C = int((char_ids != 0).sum(2).max()) if te.char_tokens == "char" else char_ids.shape[2]
+        input_ids, char_ids = input_ids[:, :L], char_ids[:, :L, :C]
+        mask = self.context_mask(input_ids, char_ids)
         context, pooled = self.condition(input_ids, char_ids, mode, keep_word, keep_char,
                                          keep_pooled)
         return self.unet(x, t, context, mask, text_embeds=pooled, time_ids=time_ids)

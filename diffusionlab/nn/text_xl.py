@@ -17,15 +17,24 @@ learn only what the denoising loss teaches them.
         not know ("CAT") becomes ``<unk>``, as a word-piece tokenizer blurs spelling. Token
         and position embeddings, a small transformer, the last layer's states.
     (b) ``CharEncoder``, character-aware (Liu et al. 2022, "Character-aware models improve
-        visual text rendering"): every word is spelled out, its characters embedded (with
-        their position in the word), mixed by a 1-D convolution and max-pooled into that
-        word's token; then a transformer over the words. A word never seen in training
-        still gets a token that carries its letters. Its pooled embedding (the state at the
-        end-of-text token, projected) is the SDXL "pooled text embedding".
+        visual text rendering"): every word is spelled out and its characters embedded (with
+        their position in the word), so a word never seen in training still reaches the
+        U-Net as its letters. Two ways to make tokens of them (``tokens=``):
+          "word"  one token per word: the letters mixed by a 1-D convolution and max-pooled
+                  (a character CNN, Kim et al. 2016), then a transformer over the words.
+                  Short contexts, but the word's spelling is squeezed into one vector.
+          "char"  one token per character (ByT5, Xue et al. 2022, the encoder Liu et al.
+                  actually add to Imagen): a transformer over every letter of the caption;
+                  the word-level states are repeated over their word's letters so both
+                  encoders still line up token by token. Contexts are ``max_chars`` times
+                  longer; cross-attention can read the k-th letter where it is drawn.
+        Its pooled embedding (the state at the end-of-text token, projected) is the SDXL
+        "pooled text embedding".
 
 Both split a caption into the same tokens (lowercase, punctuation to spaces, split on
 whitespace, ``<bos>`` words ``<eos>``, padded to ``max_length``), so their states line up
-token by token and ``DualTextEncoder`` concatenates them: context (B, L, d_word + d_char).
+token by token and ``DualTextEncoder`` concatenates them: context (B, L, d_word + d_char),
+or (B, L * max_chars, d_word + d_char) with character tokens.
 
 Conditioning modes (``MODES``): which states the U-Net sees. They are trained by dropout
 (``recipes/text2img_xl.py``), so one network answers all four; an ablation by dropout, not
@@ -46,6 +55,7 @@ from torch import nn
 from .._checks import check_choice, check_int
 
 MODES = ("both", "word", "char", "pooled")
+CHAR_TOKENS = ("word", "char")
 CHARS = "abcdefghijklmnopqrstuvwxyz"
 # char ids: 0 padding, 1..26 letters, 27 any other character, 28 <bos>, 29 <eos>
 CHAR_PAD, CHAR_OTHER, CHAR_BOS, CHAR_EOS = 0, len(CHARS) + 1, len(CHARS) + 2, len(CHARS) + 3
@@ -106,18 +116,22 @@ class WordEncoder(nn.Module):
 
 
 class CharEncoder(nn.Module):
-    """(b): character ids (B, L, C) -> per-word states (B, L, width) and pooled (B, pooled_dim).
+    """(b): character ids (B, L, C) -> states and pooled (B, pooled_dim); the states are
+    (B, L, width) with ``tokens="word"``, (B, L * C, width) with ``tokens="char"``.
 
-    word token = maxpool_c GELU(Conv1d(char_emb + char_pos_emb))   (Liu et al. 2022's
-    character-aware tokens, at toy scale), then a transformer over the words; pooled =
-    Linear(state at <eos>), like CLIP's pooled output and projection."""
+    "word": word token = maxpool_c GELU(Conv1d(char_emb + char_pos_emb))  (a character CNN)
+    "char": token (j, c) = char_emb + char_pos_emb[c] + word_pos_emb[j]    (ByT5-style)
+    then a transformer over the tokens, padding masked; pooled = Linear(state at <eos>),
+    like CLIP's pooled output and projection."""
 
     def __init__(self, max_length: int, width: int = 64, layers: int = 2, heads: int = 4,
-                 pooled_dim: int = 64, max_chars: int = MAX_WORD_CHARS):
+                 pooled_dim: int = 64, max_chars: int = MAX_WORD_CHARS, tokens: str = "word"):
         super().__init__()
+        self.tokens = check_choice("tokens", tokens, CHAR_TOKENS)
         self.char_embedding = nn.Embedding(CHAR_VOCAB, width, padding_idx=CHAR_PAD)
         self.char_position = nn.Parameter(torch.randn(max_chars, width) * 0.02)
-        self.char_conv = nn.Conv1d(width, width, 3, padding=1)
+        if tokens == "word":
+            self.char_conv = nn.Conv1d(width, width, 3, padding=1)
         self.position_embedding = nn.Parameter(torch.randn(max_length, width) * 0.02)
         self.transformer = _transformer(width, layers, heads)
         self.final_norm = nn.LayerNorm(width)
@@ -133,11 +147,26 @@ class CharEncoder(nn.Module):
         h = h.masked_fill(~real, float("-inf")).amax(2)                     # max over letters
         return torch.where(real.any(2), h, torch.zeros_like(h))             # padding: 0
 
+    def char_tokens(self, chars: torch.Tensor) -> torch.Tensor:
+        """(B, L, C) character ids -> (B, L * C, width): one token per character, which
+        knows its letter, its place in the word and its word's place in the caption."""
+        B, L, C = chars.shape
+        e = (self.char_embedding(chars) + self.char_position[:C]
+             + self.position_embedding[:L, None])                           # (B, L, C, w)
+        return e.reshape(B, L * C, -1)
+
     def forward(self, chars: torch.Tensor, pad_mask: torch.Tensor):
-        h = self.word_tokens(chars) + self.position_embedding[: chars.shape[1]]
+        """``pad_mask``: (B, L) True at padding words (ignored with character tokens, whose
+        padding is every character id 0)."""
+        B, L, C = chars.shape
+        if self.tokens == "char":
+            h, pad_mask = self.char_tokens(chars), (chars == CHAR_PAD).reshape(B, L * C)
+            step = C                                   # word j's first character: j * C
+        else:
+            h, step = self.word_tokens(chars) + self.position_embedding[:L], 1
         states = self.final_norm(self.transformer(h, src_key_padding_mask=pad_mask))
-        eos = (chars[..., 0] == CHAR_EOS).float().argmax(1)                # its position
-        pooled = self.pooled_projection(states[torch.arange(chars.shape[0]), eos])
+        eos = (chars[..., 0] == CHAR_EOS).float().argmax(1) * step         # its position
+        pooled = self.pooled_projection(states[torch.arange(B), eos])
         return states, pooled
 
 
@@ -149,10 +178,12 @@ class DualTextEncoder(nn.Module):
     pooled (B, pooled_dim)); ``encode(captions, mode)`` does both.
     ``forward(..., keep_word=, keep_char=)`` takes (B,) 0/1 masks instead of a mode (training
     dropout): keep_char also zeroes the pooled embedding, which is the char encoder's.
+    ``char_tokens="char"``: one context token per character (``CharEncoder``), L * C long.
     """
 
     def __init__(self, words=None, max_length: int | None = None, word_width: int = 64,
-                 char_width: int = 64, layers: int = 2, heads: int = 4, pooled_dim: int = 64):
+                 char_width: int = 64, layers: int = 2, heads: int = 4, pooled_dim: int = 64,
+                 char_tokens: str = "word"):
         super().__init__()
         from ..data.scenes import MAX_CAPTION_WORDS, SCENE_WORDS
 
@@ -161,13 +192,15 @@ class DualTextEncoder(nn.Module):
         max_length = check_int("max_length", max_length, minimum=3)
         self.config = dict(words=words, max_length=max_length, word_width=word_width,
                            char_width=char_width, layers=layers, heads=heads,
-                           pooled_dim=pooled_dim)
+                           pooled_dim=pooled_dim, char_tokens=char_tokens)
         from .text import build_tokenizer
 
         self.tokenizer = build_tokenizer(words, max_length=max_length)
         self.max_length = max_length
         self.word_encoder = WordEncoder(len(self.tokenizer), max_length, word_width, layers, heads)
-        self.char_encoder = CharEncoder(max_length, char_width, layers, heads, pooled_dim)
+        self.char_encoder = CharEncoder(max_length, char_width, layers, heads, pooled_dim,
+                                        tokens=char_tokens)
+        self.char_tokens = char_tokens
         self.word_width, self.char_width = word_width, char_width
         self.context_dim = word_width + char_width
         self.pooled_dim = pooled_dim
@@ -182,6 +215,12 @@ class DualTextEncoder(nn.Module):
         ids = self.tokenizer(list(captions), padding="max_length", truncation=True,
                              max_length=self.max_length, return_tensors="pt")["input_ids"]
         return {"input_ids": ids, "char_ids": char_ids(captions, self.max_length)}
+
+    def context_mask(self, input_ids: torch.Tensor, char_ids: torch.Tensor) -> torch.Tensor:
+        """True at the context's real tokens: (B, L) words, or (B, L * C) characters."""
+        if self.char_tokens == "char":
+            return (char_ids != CHAR_PAD).reshape(char_ids.shape[0], -1)
+        return input_ids != self.tokenizer.pad_token_id
 
     @staticmethod
     def mode_masks(mode: str, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,6 +242,8 @@ class DualTextEncoder(nn.Module):
         pad = input_ids == self.tokenizer.pad_token_id
         word = self.word_encoder(input_ids, pad)
         char, pooled = self.char_encoder(char_ids, pad)
+        if self.char_tokens == "char":                 # each word's state on each of its letters
+            word = word.repeat_interleave(char_ids.shape[2], dim=1)
         context = torch.cat([word * keep_word.to(dev).view(B, 1, 1),
                              char * keep_char.to(dev).view(B, 1, 1)], dim=-1)
         return context, pooled * keep_pooled.to(dev).view(B, 1)

@@ -55,9 +55,9 @@ class _Conditioner(nn.Module):
         """(context, pooled, context_mask) of ``captions`` in conditioning mode ``mode``."""
         te = self.model.text_encoder
         tok = te.tokenize(captions)
-        ids = tok["input_ids"].to(te.device)
-        context, pooled = self.model.condition(ids, tok["char_ids"].to(te.device), mode)
-        return context, pooled, self.model.context_mask(ids)
+        ids, chars = tok["input_ids"].to(te.device), tok["char_ids"].to(te.device)
+        context, pooled = self.model.condition(ids, chars, mode)
+        return context, pooled, self.model.context_mask(ids, chars)
 
     def token_states(self, captions) -> torch.Tensor:
         return self.encode(captions)[0]
