@@ -22,11 +22,18 @@ vocabulary. The character-aware encoder spells every word out. ``HELD_OUT_WORDS`
 never drawn in training: asked for at test time, they are ``<unk>`` to the word encoder
 and letters the char encoder has seen in other words.
 
+The character-aware encoder makes one context token per character (``TEXT_CONFIG``:
+``char_tokens="char"``, ByT5-style, the encoder Liu et al. add to Imagen), so the U-Net's
+cross-attention can read the k-th letter where the k-th glyph is drawn. ``text2img_xl``
+pools each word's letters into one token (a character CNN).
+
 Training: ``text2img_xl``'s loss and condition dropouts (one network answers the modes
 "both", "word", "char", "pooled"), its scheduler and micro-conditioning (always the
-native canvas here, no crop); attention at the two lower levels of the U-Net. A first
-version on 24x40 (the word on any row) with attention at the lowest level only drew crisp
-letters whose identity barely followed the caption after 2500 steps.
+native canvas here, no crop); attention at the two lower levels of the U-Net.
+Earlier versions, for the record: on 24x40 (the word on any row) with attention at the
+lowest level only, crisp letters whose identity barely followed the caption after 2500
+steps; on this canvas with one max-pooled token per word, letters that followed it a
+little (a few times chance on held-out words, and no whole word).
 
 Scores (``score``; ``spelling_prompts``, never trained on, ``SCORE_SAMPLER``, read by
 ``metrics.scenes.SceneReader``): letter, word and object accuracy for ``TRAIN_WORDS`` and
@@ -56,7 +63,10 @@ BATCH_SIZE = 32
 LR = 1e-3
 UNET_CONFIG = dict(in_channels=3, base_channels=32, channel_mults=(1, 2, 2), layers_per_block=1,
                    attention_levels=(False, True, True), num_heads=4)
-TEXT_CONFIG = dict(base.TEXT_CONFIG, words=list(SCENE_WORDS) + [w.lower() for w in TRAIN_WORDS])
+# one context token per character (ByT5-style, ``nn.text_xl.CharEncoder``): with one max-pooled
+# token per word the letters barely followed the caption (module docstring)
+TEXT_CONFIG = dict(base.TEXT_CONFIG, words=list(SCENE_WORDS) + [w.lower() for w in TRAIN_WORDS],
+                   char_tokens="char")
 KNOBS = {"width": f"{__name__}:UNET_CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE"}
 EVAL_PROMPTS = 128
 # DDPM's ancestral sampler: on pixels its fresh noise at each step cleans what DDIM, at this
