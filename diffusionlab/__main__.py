@@ -31,7 +31,8 @@ def _grade(args) -> int:
 def _train(args) -> int:
     from .recipes import run_recipe
 
-    knobs = {"width": args.width, "batch_size": args.batch_size, "resolution": args.resolution}
+    knobs = {"width": args.width, "batch_size": args.batch_size, "resolution": args.resolution,
+             "structure": args.structure}
     return run_recipe(args.name, out=args.out, steps=args.steps, seed=args.seed,
                       command=" ".join(["python -m diffusionlab"] + sys.argv[1:]),
                       knobs=knobs, resume=args.resume, checkpoint_every=args.checkpoint_every,
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="batch per process and micro-step (global batch: x processes "
                        "x --grad-accum)")
     scale.add_argument("--resolution", type=int, default=None, help="training image size")
+    scale.add_argument("--structure", choices=("course", "diffusers"), default=None,
+                       help="diffusers: the few settings that make the network a stock "
+                       "diffusers class (vae, text2img; `diffusionlab.export`)")
     run = t.add_argument_group(
         "running", "under `torchrun` or `accelerate launch` every process runs this command")
     run.add_argument("--precision", default="auto", choices=("auto", "no", "bf16", "fp16"),

@@ -120,6 +120,34 @@ def test_knobs_override_and_restore_a_recipes_constants():
             pass
 
 
+def test_structure_knob_builds_networks_that_export_as_stock_diffusers_classes():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    from diffusionlab.export import diffusers_unet, diffusers_vae
+    from diffusionlab.export.compat import CourseAutoencoderKL, CourseUNet2DConditionModel
+    from diffusionlab.nn.unet import UNet
+    from diffusionlab.nn.vae import VAE
+    from diffusionlab.recipes import knobs_applied, load_recipe
+
+    vae_recipe, t2i = load_recipe("vae"), load_recipe("text2img")
+    with knobs_applied(vae_recipe, {"structure": "diffusers"}), \
+            knobs_applied(t2i, {"structure": "diffusers"}):
+        vae = VAE(**vae_recipe.CONFIG)
+        unet = UNet(**t2i.UNET_CONFIG, context_dim=16)
+    assert type(diffusers_vae(vae)) is AutoencoderKL
+    assert type(diffusers_unet(unet)) is UNet2DConditionModel
+    # restored: the shipped recipes build what the shipped weights are
+    assert type(diffusers_vae(VAE(**vae_recipe.CONFIG))) is CourseAutoencoderKL
+    assert type(diffusers_unet(UNet(**t2i.UNET_CONFIG, context_dim=16))) is \
+        CourseUNet2DConditionModel
+    with pytest.raises(ValueError, match="--structure must be one of course, diffusers"):
+        with knobs_applied(vae_recipe, {"structure": "sdxl"}):
+            pass
+    with pytest.raises(ValueError, match="has no structure knob"):
+        with knobs_applied(load_recipe("clip"), {"structure": "diffusers"}):
+            pass
+
+
 @pytest.mark.slow
 def test_two_processes_end_where_one_process_with_the_same_global_batch_ends(tmp_path):
     """2 processes (gloo) x 1 shard each vs 1 process x grad_accum 2: the same 2 shards per

@@ -14,7 +14,9 @@ ran on: processes, device, precision).
 A recipe may also define ``KNOBS = {"width": "module:CONSTANT.key", "batch_size": ...,
 "resolution": ...}``: the module constants that ``--width``, ``--batch-size`` and
 ``--resolution`` override for one run (``knobs_applied``), so a recipe scales up without
-editing its code.
+editing its code. ``"structure": ("module:CONSTANT.key", {"course": v0, "diffusers": v1})``
+names the setting that ``--structure diffusers`` changes so that the network maps onto a
+stock diffusers class (``diffusionlab.export``).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-KNOB_NAMES = ("width", "batch_size", "resolution")
+KNOB_NAMES = ("width", "batch_size", "resolution", "structure")
+STRUCTURES = ("course", "diffusers")
 
 
 def available() -> list[str]:
@@ -53,7 +56,8 @@ def _knob_target(spec: str):
 @contextlib.contextmanager
 def knobs_applied(recipe, knobs: dict):
     """Override ``recipe``'s constants named by its ``KNOBS`` for the duration of a block
-    (each value a positive int); the constants are restored afterwards."""
+    (each value a positive int, or for ``structure`` one of ``STRUCTURES``, which the
+    recipe's table maps to the value set); the constants are restored afterwards."""
     table = getattr(recipe, "KNOBS", {})
     saved = []
     try:
@@ -63,9 +67,16 @@ def knobs_applied(recipe, knobs: dict):
                 raise ValueError(f"--{knob.replace('_', '-')}: recipe "
                                  f"{recipe.__name__.rsplit('.', 1)[-1]} has no {knob} knob "
                                  f"(its knobs: {have})")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            spec = table[knob]
+            if knob == "structure":
+                spec, values = spec
+                if value not in values:
+                    raise ValueError(f"--structure must be one of {', '.join(values)}, "
+                                     f"got {value!r}")
+                value = values[value]
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{knob.replace('_', '-')} must be a positive int, got {value!r}")
-            module, name, keys = _knob_target(table[knob])
+            module, name, keys = _knob_target(spec)
             old = getattr(module, name)
             saved.append((module, name, old))
             if keys:                          # a key of a config dict: replace the dict

@@ -70,9 +70,13 @@ PREDICTION_TYPE = SCHEDULER.prediction_type
 UNET_CONFIG = dict(in_channels=4, base_channels=32, channel_mults=(1, 2), layers_per_block=1,
                    attention_levels=(True, True), num_heads=4)
 IMAGE_SIZE = 32                # training images (latents: IMAGE_SIZE / 4)
-# command-line knobs (``train text2img --width W --batch-size B --resolution R``)
+# command-line knobs (``train text2img --width W --batch-size B --resolution R --structure S``);
+# --structure diffusers gives the attention blocks the ResBlocks' norm groups, as
+# UNet2DConditionModel (the latents stay the shipped VAE's)
 KNOBS = {"width": f"{__name__}:UNET_CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
-         "resolution": f"{__name__}:IMAGE_SIZE"}
+         "resolution": f"{__name__}:IMAGE_SIZE",
+         "structure": (f"{__name__}:UNET_CONFIG.attention_norm", {"course": "sd",
+                                                                 "diffusers": "resnet"})}
 
 SCALES = (1.0, 2.0, 3.0, 5.0, 7.5)
 EVAL_SEED = 424_242            # evaluation prompts: far from the training seeds

@@ -50,9 +50,11 @@ VAL_IMAGES = 256
 VAL_SEED = 555_555             # validation scenes: pick the raw or the EMA weights
 CONFIG = dict(in_channels=3, latent_channels=4, base_channels=16, channel_mults=(1, 2, 2))
 IMAGE_SIZE = 32
-# command-line knobs (``train vae --width W --batch-size B --resolution R``)
+# command-line knobs (``train vae --width W --batch-size B --resolution R --structure S``);
+# --structure diffusers pads the encoder's downsamplers right and bottom, as AutoencoderKL
 KNOBS = {"width": f"{__name__}:CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
-         "resolution": f"{__name__}:IMAGE_SIZE"}
+         "resolution": f"{__name__}:IMAGE_SIZE",
+         "structure": (f"{__name__}:CONFIG.downsample_padding", {"course": 1, "diffusers": 0})}
 SCALE_IMAGES = 1024
 SCALE_SEED = 4242              # training-distribution images used for the scaling factor
 EVAL_IMAGES = 512
