@@ -80,6 +80,8 @@ def _site(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .recipes import STRUCTURES
+
     parser = argparse.ArgumentParser(prog="python -m diffusionlab",
                                      description="diffusionlab: the course's command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="batch per process and micro-step (global batch: x processes "
                        "x --grad-accum)")
     scale.add_argument("--resolution", type=int, default=None, help="training image size")
-    scale.add_argument("--structure", choices=("course", "diffusers"), default=None,
+    scale.add_argument("--structure", choices=STRUCTURES, default=None,
                        help="diffusers: the few settings that make the network a stock "
                        "diffusers class (vae, text2img; `diffusionlab.export`)")
     run = t.add_argument_group(

@@ -157,19 +157,22 @@ def export(name: str, out, format: str = "diffusers") -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"out ({out}) exists and is not empty; name a new folder")
+    from . import compat
+
     if name == "text2img":
-        diffusers_pipeline().save_pretrained(out, safe_serialization=True)
+        model = diffusers_pipeline()
+        parts = [model.unet, model.vae]
     else:
         from ..checkpoints import load_checkpoint, weights_path
         from ..nn.controlnet import ControlNet
 
         _quiet()
-        controlnet = load_checkpoint(ControlNet, weights_path(name))
-        diffusers_controlnet(controlnet).save_pretrained(out, safe_serialization=True)
-    written = (out / "model_index.json").read_text() if name == "text2img" else \
-        (out / "config.json").read_text()
+        model = diffusers_controlnet(load_checkpoint(ControlNet, weights_path(name)))
+        parts = [model]
+    model.save_pretrained(out, safe_serialization=True)
     load = ("import diffusionlab.export.compat before from_pretrained (Course* classes)"
-            if "Course" in written else "stock diffusers classes: from_pretrained as is")
+            if any(type(p).__module__ == compat.__name__ for p in parts)
+            else "stock diffusers classes: from_pretrained as is")
     (out / "EXPORTED_FROM_DIFFUSIONLAB.json").write_text(json.dumps({
         "model": name, "command": f"python -m diffusionlab export {name} --format {format}",
         "load": load}, indent=2) + "\n")

@@ -190,6 +190,7 @@ class DualTextEncoder(nn.Module):
         words = list(SCENE_WORDS if words is None else words)
         max_length = MAX_CAPTION_WORDS + 2 if max_length is None else max_length
         max_length = check_int("max_length", max_length, minimum=3)
+        check_choice("char_tokens", char_tokens, CHAR_TOKENS)
         self.config = dict(words=words, max_length=max_length, word_width=word_width,
                            char_width=char_width, layers=layers, heads=heads,
                            pooled_dim=pooled_dim, char_tokens=char_tokens)
