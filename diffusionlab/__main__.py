@@ -5,7 +5,7 @@
     train NAME --out DIR               retrain a shipped model from scratch (see `train --help`)
     notebooks [NN ...]                 re-execute lesson notebooks in place, deterministically
     tour --out DIR                     prompt-to-image without Jupyter (needs the tiny SD)
-    export NAME --format diffusers --out DIR   a shipped model as a diffusers folder
+    export NAME --format diffusers --out DIR   a shipped model (tiny SD, ControlNet, LoRA) for diffusers
     questions [--write-readme]         the 30 interview questions -> lesson, exercise, number
     site --out DIR [NN ...]            the executed course as static HTML (no Jupyter needed)
 """
@@ -52,13 +52,18 @@ def _tour(args) -> int:
 
 def _export(args) -> int:
     from .export import check_controlnet, check_text2img, export
+    from .export.lora import check_lora
 
     out = export(args.name, args.out, format=args.format)
     print(f"wrote {args.name} as a {args.format} folder: {out}")
     if args.no_check:
         return 0
-    check = check_text2img if args.name == "text2img" else (
-        lambda d: check_controlnet(d, kind=args.name.split("_", 1)[1]))
+    if args.name == "text2img":
+        check = check_text2img
+    elif args.name.startswith("controlnet_"):
+        check = lambda d: check_controlnet(d, kind=args.name.split("_", 1)[1])  # noqa: E731
+    else:
+        check = lambda d: check_lora(d, args.name)  # noqa: E731
     diff = check(out)
     print(f"round trip: diffusers vs the course's pipeline, same prompts, latents and 20 DDIM "
           f"steps: max |pixel difference| = {diff:.2g} (images in [0, 1])")
@@ -112,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "x --grad-accum)")
     scale.add_argument("--resolution", type=int, default=None, help="training image size")
     scale.add_argument("--structure", choices=STRUCTURES, default=None,
-                       help="diffusers: the few settings that make the network a stock "
-                       "diffusers class (vae, text2img; `diffusionlab.export`)")
+                       help="vae, text2img: diffusers (their default, what the shipped "
+                       "weights are: the network is a stock diffusers class) or course (the "
+                       "structure first shipped; `diffusionlab.export.compat`)")
     run = t.add_argument_group(
         "running", "under `torchrun` or `accelerate launch` every process runs this command")
     run.add_argument("--precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
@@ -136,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_tour)
 
     e = sub.add_parser("export", help="write a shipped model as a diffusers model folder")
-    e.add_argument("name", help="text2img (a StableDiffusionPipeline folder) or "
-                   "controlnet_edges (a ControlNetModel folder)")
+    e.add_argument("name", help="text2img (a StableDiffusionPipeline folder), "
+                   "controlnet_edges or controlnet_masks (a ControlNetModel folder), or "
+                   "lora_outlined or dreambooth_lora (a LoRA file for load_lora_weights)")
     e.add_argument("--format", default="diffusers", choices=("diffusers",),
                    help="folder layout (only diffusers')")
     e.add_argument("--out", required=True, help="a new (or empty) folder to write into")

@@ -120,7 +120,7 @@ def test_knobs_override_and_restore_a_recipes_constants():
             pass
 
 
-def test_structure_knob_builds_networks_that_export_as_stock_diffusers_classes():
+def test_structure_knob_switches_between_stock_and_course_classes():
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     from diffusionlab.export import diffusers_unet, diffusers_vae
@@ -130,16 +130,15 @@ def test_structure_knob_builds_networks_that_export_as_stock_diffusers_classes()
     from diffusionlab.recipes import knobs_applied, load_recipe
 
     vae_recipe, t2i = load_recipe("vae"), load_recipe("text2img")
-    with knobs_applied(vae_recipe, {"structure": "diffusers"}), \
-            knobs_applied(t2i, {"structure": "diffusers"}):
+    with knobs_applied(vae_recipe, {"structure": "course"}), \
+            knobs_applied(t2i, {"structure": "course"}):
         vae = VAE(**vae_recipe.CONFIG)
         unet = UNet(**t2i.UNET_CONFIG, context_dim=16)
-    assert type(diffusers_vae(vae)) is AutoencoderKL
-    assert type(diffusers_unet(unet)) is UNet2DConditionModel
-    # restored: the shipped recipes build what the shipped weights are
-    assert type(diffusers_vae(VAE(**vae_recipe.CONFIG))) is CourseAutoencoderKL
-    assert type(diffusers_unet(UNet(**t2i.UNET_CONFIG, context_dim=16))) is \
-        CourseUNet2DConditionModel
+    assert type(diffusers_vae(vae)) is CourseAutoencoderKL
+    assert type(diffusers_unet(unet)) is CourseUNet2DConditionModel
+    # restored: the recipes' default (the shipped weights' structure) is diffusers' own
+    assert type(diffusers_vae(VAE(**vae_recipe.CONFIG))) is AutoencoderKL
+    assert type(diffusers_unet(UNet(**t2i.UNET_CONFIG, context_dim=16))) is UNet2DConditionModel
     with pytest.raises(ValueError, match="--structure must be one of course, diffusers"):
         with knobs_applied(vae_recipe, {"structure": "sdxl"}):
             pass

@@ -1,7 +1,9 @@
 """The tiny Stable Diffusion exported to diffusers draws what the course draws.
 
 Network by network (fast): every weight maps and the outputs agree to float precision;
-the two settings stock diffusers lacks (``export.compat``) are shown to matter. End to end
+the two settings the shipped models took to fit stock diffusers (``attention_norm="resnet"``,
+``downsample_padding=0``) are shown to matter: the course's first structure (``export.compat``)
+gives other outputs from the same weights. End to end
 (``python -m diffusionlab export``): ``StableDiffusionPipeline.from_pretrained`` on the
 written folder, offline, gives the course's images for the same prompts and latents.
 """
@@ -46,14 +48,19 @@ def test_unet_maps_weight_for_weight(shipped):
 
 
 @torch.no_grad()
-def test_stock_unet2dconditionmodel_cannot_match(shipped):
-    """diffusers' one norm_num_groups (8, the ResBlocks') in the attention blocks, whose
-    norms the course trained with 32 groups: the prediction moves far past float error."""
+def test_the_attention_norms_groups_matter(shipped):
+    """The shipped U-Net exports as the stock class (one norm_num_groups, 8, for ResBlocks
+    and attention). Its attention norms in 32 groups instead (the course's first structure,
+    ``CourseUNet2DConditionModel``) move the prediction far past float error: no weight
+    mapping can turn one grouping into the other, which is why the U-Net was retrained."""
+    from diffusers import UNet2DConditionModel
+
     z, t, ctx = _inputs()
     ours = shipped["unet"](z, t, ctx)
     stock = diffusers_unet(shipped["unet"])
+    assert type(stock) is UNet2DConditionModel
     saved = {k: v.clone() for k, v in stock.state_dict().items()}
-    regroup_attention_norms(stock, 8)
+    regroup_attention_norms(stock, 32)
     stock.load_state_dict(saved)
     assert (ours - stock(z, t, encoder_hidden_states=ctx).sample).abs().max() > 1e-2
 
@@ -62,15 +69,18 @@ def test_stock_unet2dconditionmodel_cannot_match(shipped):
 def test_vae_maps_weight_for_weight(shipped):
     from diffusionlab.data.shapes import make_shapes
 
+    from diffusers import AutoencoderKL
+
     x = make_shapes(4, seed=1).images
     vae, theirs = shipped["vae"], diffusers_vae(shipped["vae"])
+    assert type(theirs) is AutoencoderKL
     z = vae.encode(x).mean
     assert (z - theirs.encode(x).latent_dist.mean).abs().max() < 1e-5
     assert (vae.decode(z) - theirs.decode(z).sample).abs().max() < 1e-5
     assert theirs.config.scaling_factor == vae.scaling_factor
-    for block in theirs.encoder.down_blocks:       # diffusers' own right/bottom padding
+    for block in theirs.encoder.down_blocks:       # the course's first, symmetric padding
         for down in block.downsamplers or []:
-            down.padding, down.conv.padding = 0, (0, 0)
+            down.padding, down.conv.padding = 1, (1, 1)
     assert (z - theirs.encode(x).latent_dist.mean).abs().max() > 1e-1
 
 
@@ -185,11 +195,12 @@ def test_export_writes_a_diffusers_folder(exported):
         assert (exported / part).is_dir(), part
     index = json.loads((exported / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline"
-    assert index["unet"] == ["diffusionlab.export.compat", "CourseUNet2DConditionModel"]
+    assert index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["vae"] == ["diffusers", "AutoencoderKL"]
     assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
     unet = json.loads((exported / "unet" / "config.json").read_text())
     assert unet["sample_size"] == 8            # diffusers' default image: 8 x 4 = 32 pixels
-    assert (unet["norm_num_groups"], unet["attention_norm_num_groups"]) == (8, 32)
+    assert unet["norm_num_groups"] == 8 and "attention_norm_num_groups" not in unet
     scheduler = json.loads((exported / "scheduler" / "scheduler_config.json").read_text())
     assert (scheduler["_class_name"], scheduler["timestep_spacing"], scheduler["steps_offset"]) \
         == ("DDIMScheduler", "leading", 1)
@@ -212,8 +223,6 @@ def test_exported_pipeline_runs_other_schedulers(exported):
     """diffusers' other schedulers run on the export (no equality: other samplers)."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
-    import diffusionlab.export.compat  # noqa: F401  (registers the Course* classes)
-
     pipe = StableDiffusionPipeline.from_pretrained(exported, local_files_only=True)
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
@@ -230,3 +239,49 @@ def test_exported_controlnet_draws_the_courses_images(tmp_path):
     out = export("controlnet_edges", tmp_path / "controlnet")
     assert (out / "config.json").is_file()
     assert check_controlnet(out, "edges", steps=20) < 1e-4
+
+
+@torch.no_grad()
+def test_lora_file_loads_into_a_stock_unet_with_its_alpha_folded_in(tmp_path):
+    """A course adapter with alpha != r (the shipped ones have alpha = r, so they cannot tell
+    whether alpha / r survives): peft's loader in diffusers, given the exported file, gives
+    the course's prediction. Without the folding the factor 8 / 2 would be lost."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from diffusionlab.export.lora import WEIGHT_NAME, export_lora
+    from diffusionlab.nn.lora import ATTENTION_FF_CONV, inject_lora, lora_parameters, save_lora
+    from diffusionlab.nn.unet import UNet
+
+    torch.manual_seed(2)
+    unet = UNet(in_channels=4, context_dim=64, base_channels=32, channel_mults=(1, 2),
+                attention_levels=(True, True), num_heads=2, attention_norm="resnet").eval()
+    theirs = diffusers_unet(unet)                    # the base, before the adapter goes in
+    assert type(theirs) is UNet2DConditionModel
+    inject_lora(unet, ATTENTION_FF_CONV, rank=2, alpha=8.0)
+    for p in lora_parameters(unet):
+        p.normal_(0, 0.1)                            # B starts at 0: give it something to say
+    save_lora(unet, tmp_path / "adapter", base_model="tiny")
+    out = export_lora(tmp_path / "adapter", tmp_path / "diffusers")
+    state = load_file(str(out / WEIGHT_NAME))
+    assert all(k.startswith("unet.") and k.endswith((".lora_A.weight", ".lora_B.weight"))
+               for k in state)
+    z, t, ctx = _inputs()
+    base = theirs(z, t, encoder_hidden_states=ctx).sample
+    theirs.load_lora_adapter(state, prefix="unet", adapter_name="course")
+    assert (theirs(z, t, encoder_hidden_states=ctx).sample - base).abs().max() > 1e-2
+    assert (unet(z, t, ctx) - theirs(z, t, encoder_hidden_states=ctx).sample).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name", ["lora_outlined", "dreambooth_lora"])
+def test_shipped_lora_exports_for_load_lora_weights(tmp_path, name):
+    """``export NAME`` writes a file diffusers' ``load_lora_weights`` takes whole (every
+    adapted layer found) and that draws what the course's pipeline with the adapter draws."""
+    import json
+
+    from diffusionlab.export import export
+    from diffusionlab.export.lora import check_lora
+
+    out = export(name, tmp_path / name)
+    assert json.loads((out / "EXPORTED_FROM_DIFFUSIONLAB.json").read_text())["model"] == name
+    assert check_lora(out, name, steps=4) < 1e-4

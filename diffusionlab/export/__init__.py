@@ -6,22 +6,21 @@
 ``text2img`` writes what ``StableDiffusionPipeline.from_pretrained(DIR)`` reads:
 
     DIR/model_index.json            which class each part is
-    DIR/unet/                       CourseUNet2DConditionModel   (the course's UNet)
-    DIR/vae/                        CourseAutoencoderKL          (the course's VAE)
+    DIR/unet/                       diffusers UNet2DConditionModel  (the course's UNet)
+    DIR/vae/                        diffusers AutoencoderKL         (the course's VAE)
     DIR/text_encoder/               transformers CLIPTextModel   (TinyCLIP's text half)
     DIR/tokenizer/                  transformers PreTrainedTokenizerFast (word level)
     DIR/scheduler/                  DDIMScheduler                (weights/text2img/scheduler_config.json)
 
-A ``controlnet_*`` name writes a ``ControlNetModel`` folder (``CourseControlNetModel``) for
+A ``controlnet_*`` name writes a ``ControlNetModel`` folder for
 ``StableDiffusionControlNetPipeline``. Every weight is copied, none retrained
-(``export.mapping`` says which key goes where, ``export.compat`` why the shipped U-Net, VAE
-and ControlNet need classes with one extra setting). A model built in diffusers' structure
-(``UNet(attention_norm="resnet")``, ``VAE(downsample_padding=0)``) exports as the stock
-``UNet2DConditionModel`` / ``AutoencoderKL`` / ``ControlNetModel`` instead, and loads with
-no import of the course (``tests/test_export.py``); the shipped models were trained before
-that option and would need retraining to use it. Loading the shipped export, offline::
+(``export.mapping`` says which key goes where). The shipped models are built in diffusers'
+structure (``UNet(attention_norm="resnet")``, ``VAE(downsample_padding=0)``), so they export
+as the stock classes and load with no import of the course (``tests/test_export.py``). A
+model trained with ``--structure course`` (attention norms in up to 32 groups, symmetric
+downsampling padding) exports as the ``Course*`` classes of ``export.compat`` instead, which
+say why those two settings need a class of their own. Loading the export, offline::
 
-    import diffusionlab.export.compat          # registers the Course* classes
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(DIR, local_files_only=True)
     image = pipe("a red circle", height=32, width=32, guidance_scale=3.0).images[0]
@@ -86,8 +85,8 @@ def _stock_or_course(config: dict, extra: str, stock_value, stock, course):
 
 def diffusers_unet(unet, sample_size: int | None = None):
     """A course ``UNet`` as a diffusers ``UNet2DConditionModel`` with the same weights: the
-    stock class for ``attention_norm="resnet"``, ``CourseUNet2DConditionModel`` for the
-    shipped U-Nets (``export.compat``). ``sample_size``: the latents' side a pipeline makes
+    stock class for ``attention_norm="resnet"`` (the shipped U-Nets), else
+    ``CourseUNet2DConditionModel`` (``export.compat``). ``sample_size``: the latents' side a pipeline makes
     by default."""
     from diffusers import UNet2DConditionModel
 
@@ -102,7 +101,7 @@ def diffusers_unet(unet, sample_size: int | None = None):
 
 def diffusers_vae(vae):
     """A course ``VAE`` as a diffusers ``AutoencoderKL`` with the same weights: the stock
-    class for ``downsample_padding=0``, ``CourseAutoencoderKL`` for the shipped VAEs."""
+    class for ``downsample_padding=0`` (the shipped VAE), else ``CourseAutoencoderKL``."""
     from diffusers import AutoencoderKL
 
     from .compat import CourseAutoencoderKL
@@ -146,12 +145,13 @@ def diffusers_pipeline(pipe=None):
 
 
 def export(name: str, out, format: str = "diffusers") -> Path:
-    """Write the shipped model ``name`` ("text2img" or "controlnet_<kind>") to ``out`` as a
-    diffusers folder; returns ``out``."""
+    """Write the shipped model ``name`` ("text2img", "controlnet_<kind>" or a LoRA adapter,
+    ``export.lora.lora_names()``) to ``out`` as a diffusers folder; returns ``out``."""
     from .._checks import check_choice
     from ..pipelines.controlnet import SHIPPED
+    from .lora import lora_names
 
-    names = ("text2img",) + tuple(f"controlnet_{k}" for k in SHIPPED)
+    names = ("text2img",) + tuple(f"controlnet_{k}" for k in SHIPPED) + lora_names()
     check_choice("name", name, names)
     check_choice("format", format, FORMATS)
     out = Path(out)
@@ -159,6 +159,14 @@ def export(name: str, out, format: str = "diffusers") -> Path:
         raise FileExistsError(f"out ({out}) exists and is not empty; name a new folder")
     from . import compat
 
+    if name in lora_names():
+        from ..checkpoints import weights_path
+        from .lora import export_lora
+
+        export_lora(weights_path(name), out)
+        _write_provenance(out, name, format, "pipe.load_lora_weights(DIR) on the exported "
+                          "text2img (stock diffusers LoRA format, alpha / r folded into B)")
+        return out
     if name == "text2img":
         model = diffusers_pipeline()
         parts = [model.unet, model.vae]
@@ -173,10 +181,14 @@ def export(name: str, out, format: str = "diffusers") -> Path:
     load = ("import diffusionlab.export.compat before from_pretrained (Course* classes)"
             if any(type(p).__module__ == compat.__name__ for p in parts)
             else "stock diffusers classes: from_pretrained as is")
+    _write_provenance(out, name, format, load)
+    return out
+
+
+def _write_provenance(out: Path, name: str, format: str, load: str) -> None:
     (out / "EXPORTED_FROM_DIFFUSIONLAB.json").write_text(json.dumps({
         "model": name, "command": f"python -m diffusionlab export {name} --format {format}",
         "load": load}, indent=2) + "\n")
-    return out
 
 
 @torch.no_grad()

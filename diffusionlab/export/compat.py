@@ -20,7 +20,9 @@ in diffusers' ``UNet2DConditionModel``, ``AutoencoderKL`` and ``ControlNetModel`
 
 Both are options of the course's classes too (``UNet(attention_norm="resnet")``,
 ``VAE(downsample_padding=0)``); a model built that way exports as the stock classes and
-needs nothing from this module. The shipped weights predate the options.
+needs nothing from this module. The shipped models are built that way; this module is for a
+model trained with ``--structure course`` (``python -m diffusionlab train vae|text2img``),
+the structure the course first shipped, whose export must name these classes.
 
 Each class *is* the diffusers class (``isinstance`` holds, ``from_pretrained``,
 ``save_pretrained``, other schedulers, LoRA loading all work); with the setting left at

@@ -15,8 +15,9 @@ A recipe may also define ``KNOBS = {"width": "module:CONSTANT.key", "batch_size"
 "resolution": ...}``: the module constants that ``--width``, ``--batch-size`` and
 ``--resolution`` override for one run (``knobs_applied``), so a recipe scales up without
 editing its code. ``"structure": ("module:CONSTANT.key", {"course": v0, "diffusers": v1})``
-names the setting that ``--structure diffusers`` changes so that the network maps onto a
-stock diffusers class (``diffusionlab.export``).
+names the setting that decides whether the network maps onto a stock diffusers class
+(``diffusionlab.export``): ``--structure diffusers`` (the shipped recipes' default) or
+``course`` (the structure the course first shipped, ``export.compat``).
 """
 from __future__ import annotations
 

@@ -48,10 +48,13 @@ EMA_DECAY = 0.995
 LOGVAR_INIT = -6.0             # initial log sigma^2 of the posterior (bias of the encoder's output)
 VAL_IMAGES = 256
 VAL_SEED = 555_555             # validation scenes: pick the raw or the EMA weights
-CONFIG = dict(in_channels=3, latent_channels=4, base_channels=16, channel_mults=(1, 2, 2))
+CONFIG = dict(in_channels=3, latent_channels=4, base_channels=16, channel_mults=(1, 2, 2),
+              downsample_padding=0)
 IMAGE_SIZE = 32
 # command-line knobs (``train vae --width W --batch-size B --resolution R --structure S``);
-# --structure diffusers pads the encoder's downsamplers right and bottom, as AutoencoderKL
+# the encoder's downsamplers pad right and bottom (downsample_padding=0), as diffusers'
+# AutoencoderKL does, so the shipped VAE exports as the stock class; --structure course
+# pads every side, the structure the course first shipped (``export.compat``)
 KNOBS = {"width": f"{__name__}:CONFIG.base_channels", "batch_size": f"{__name__}:BATCH_SIZE",
          "resolution": f"{__name__}:IMAGE_SIZE",
          "structure": (f"{__name__}:CONFIG.downsample_padding", {"course": 1, "diffusers": 0})}
