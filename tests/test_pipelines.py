@@ -134,6 +134,14 @@ def test_cross_attention_maps(toy_pipe):
     assert torch.allclose(maps.maps.sum(0), torch.ones(8, 8), atol=1e-4)   # softmax over tokens
     assert maps.image.shape == (3, 32, 32)
     assert all(not m.store_attn for m in toy_pipe.unet.modules() if hasattr(m, "store_attn"))
+    cross = [n for n, m in toy_pipe.unet.named_modules()
+             if n.endswith("attn2") and getattr(m, "is_cross", False)]
+    assert list(maps.layers) == cross and len(cross) > 1
+    for per_layer in maps.layers.values():                  # each layer a distribution too
+        assert torch.allclose(per_layer.sum(0), torch.ones(8, 8), atol=1e-4)
+    assert torch.allclose(torch.stack(list(maps.layers.values())).mean(0), maps.maps)
+    assert max(float((a - b).abs().max()) for a in maps.layers.values()
+               for b in maps.layers.values()) > 1e-3       # layers look at different places
 
 
 def test_unknown_words_warn(toy_pipe):

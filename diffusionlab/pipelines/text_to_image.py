@@ -3,7 +3,7 @@ for the whole pipeline in pseudo-code)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -20,11 +20,15 @@ class CrossAttentionMaps:
     maps    (L, h, w): maps[j] is how much the image tokens attend to token j (each pixel's
             weights sum to 1 over j)
     image   (3, H, W) the image generated while recording
+    layers  {layer name: (L, h, w)}: the same average for each cross-attention layer alone
+            (``maps`` is their mean), e.g. to read only some resolutions, as prompt-to-prompt
+            reads SD's 16 x 16 layers
     """
 
     tokens: list
     maps: torch.Tensor
     image: torch.Tensor
+    layers: dict = field(default_factory=dict)
 
 
 class TextToImage(DiffusionPipeline):
@@ -91,40 +95,45 @@ class TextToImage(DiffusionPipeline):
         (the "prompt-to-prompt" / DAAM picture of which pixels read which word)."""
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-        layers = [m for name, m in self.unet.named_modules()
-                  if name.endswith("attn2") and getattr(m, "is_cross", False)]
+        layers = {name: m for name, m in self.unet.named_modules()
+                  if name.endswith("attn2") and getattr(m, "is_cross", False)}
         if not layers:
             raise ValueError("this U-Net has no cross-attention layers (context_dim=None)")
         h, w = 32 // self.vae.downscale, 32 // self.vae.downscale
         L = self.clip.max_length
-        total = torch.zeros(L, h, w)
-        count = [0]
+        per_layer = {name: torch.zeros(L, h, w) for name in layers}
+        steps = [0]
         guided_pass = float(guidance_scale) != 1.0
 
-        def hook(module, args, output):
-            a = module.last_attn                                    # (B', heads, N, L)
-            if guided_pass:
-                a = a[a.shape[0] // 2:]                             # the conditional half
-            a = a[0].mean(0)                                        # (N, L) over heads
-            side = int(round(math.sqrt(a.shape[0])))
-            a = a.T.reshape(L, 1, side, side)
-            total.add_(F.interpolate(a.float().cpu(), size=(h, w), mode="nearest")[:, 0])
-            count[0] += 1
+        def hook(name):
+            def record(module, args, output):
+                a = module.last_attn                                # (B', heads, N, L)
+                if guided_pass:
+                    a = a[a.shape[0] // 2:]                         # the conditional half
+                a = a[0].mean(0)                                    # (N, L) over heads
+                side = int(round(math.sqrt(a.shape[0])))
+                a = a.T.reshape(L, 1, side, side)
+                per_layer[name].add_(F.interpolate(a.float().cpu(), size=(h, w),
+                                                   mode="nearest")[:, 0])
+                steps[0] += name == first
+            return record
 
+        first = next(iter(layers))
         handles = []
         try:
-            for m in layers:
+            for name, m in layers.items():
                 m.store_attn = True
-                handles.append(m.register_forward_hook(hook))
+                handles.append(m.register_forward_hook(hook(name)))
             out = self(prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale,
                        num_inference_steps=num_inference_steps, seed=seed, progress=False)
         finally:
-            for m in layers:
+            for m in layers.values():
                 m.store_attn = False
                 m.last_attn = None
             for hd in handles:
                 hd.remove()
         ids = self.clip.tokenize(prompt)["input_ids"][0].tolist()
         tokens = self.clip.tokenizer.convert_ids_to_tokens(ids)
-        return CrossAttentionMaps(tokens=tokens, maps=total / max(count[0], 1),
-                                  image=out.images[0])
+        per_layer = {name: total / max(steps[0], 1) for name, total in per_layer.items()}
+        return CrossAttentionMaps(tokens=tokens, maps=torch.stack(list(per_layer.values())).mean(0),
+                                  image=out.images[0], layers=per_layer)
