@@ -236,8 +236,10 @@ def test_exported_pipeline_runs_other_schedulers(exported):
 def test_exported_controlnet_draws_the_courses_images(tmp_path):
     from diffusionlab.export import export
 
+    import json
+
     out = export("controlnet_edges", tmp_path / "controlnet")
-    assert (out / "config.json").is_file()
+    assert json.loads((out / "config.json").read_text())["_class_name"] == "ControlNetModel"
     assert check_controlnet(out, "edges", steps=20) < 1e-4
 
 

@@ -243,8 +243,10 @@ def check_controlnet(directory, kind: str = "edges", seed: int = 0, steps: int =
 
     _quiet()
     ours = ControlNetPipeline.pretrained(kind)
+    named = json.loads((Path(directory) / "config.json").read_text())["_class_name"]
+    cls = CourseControlNetModel if named == CourseControlNetModel.__name__ else ControlNetModel
     theirs = diffusers_controlnet_pipeline(
-        CourseControlNetModel.from_pretrained(directory, local_files_only=True), ours)
+        cls.from_pretrained(directory, local_files_only=True), ours)
     assert isinstance(theirs.controlnet, ControlNetModel)
     theirs.set_progress_bar_config(disable=True)
     scenes = make_shapes(2, seed=seed)

@@ -250,19 +250,21 @@ for s, row in fields["sizes"].items():
 live16 = unet_fields(pipe.unet, pipe.encode_prompt([prompts[0]]), sizes=(16,))[16]["full"]
 assert live16.falloff_radius(0.01) == fields["sizes"]["16"]["falloff_radius"], "live = study"
 prof8, prof16 = fields["sizes"]["8"]["ring_profile"], fields["sizes"]["16"]["ring_profile"]
-weaker = [prof8[4] / row["ring_profile"][4] for s, row in fields["sizes"].items() if int(s) > 8]
-print(f"at distance 4 the dependence is {min(weaker):.1f}x to {max(weaker):.1f}x weaker on the "
-      f"larger latents than on the 8x8 of the training size")
+weaker = {int(s): prof8[4] / row["ring_profile"][4] for s, row in fields["sizes"].items() if int(s) > 8}
+far = [v for s, v in weaker.items() if s >= 16]                # twice the training side and more
+print("at distance 4, the 8x8 training size's dependence over each larger latent's: "
+      + ", ".join(f"{s}x{s}: {v:.1f}x" for s, v in weaker.items()))
 assert fields["sizes"]["8"]["falloff_radius"] >= 5, "at the training size every pixel matters"
-assert min(weaker) > 1.2
+assert min(far) > 1.2
 ''')
 
 md(r'''
 Two things stand out. Half or more of the gradient sits on the pixel itself (the residual path:
 $\hat\epsilon$ at a pixel is mostly about the noise at that pixel). And the dependence on a
 distant pixel **shrinks as the canvas grows**: on the 8x8 latents of the training size every
-pixel keeps more than 1 % of the centre's own weight out to the border; on every larger canvas
-the dependence at distance 4 is weaker. Self-attention is global, but each query's weights sum
+pixel keeps more than 1 % of the centre's own weight out to the border; on canvases of twice
+the training side and more (16x16 and 24x24 latents) the dependence at distance 4 is clearly
+weaker. Self-attention is global, but each query's weights sum
 to one: spread over more tokens, each distant one gets less of the say. (The profile is noisy
 from size to size, and so is the falloff radius, which is why no single radius is claimed.)
 (The mass-based radius, the share of the total gradient, *grows* with the canvas, because a
@@ -315,8 +317,8 @@ display(Markdown(
     f"**So the receptive field is not what is fixed; what the network learned at one scale is.** "
     f"Every output pixel can see the whole canvas (the convolutions alone reach {conv} latent "
     f"pixels, attention everything). But how much a distant pixel counts falls as the canvas "
-    f"grows ({min(weaker):.1f}x to {max(weaker):.1f}x weaker at distance 4 than on the 8x8 "
-    f"latents of the training size). At the training size every region constrains every other, and the model learned *one object per "
+    f"grows ({min(far):.1f}x to {max(far):.1f}x weaker at distance 4 on canvases of twice the "
+    f"training side and more than on the 8x8 latents of the training size). At the training size every region constrains every other, and the model learned *one object per "
     f"canvas*; on the large canvas regions a few latent pixels apart barely constrain each "
     f"other, each denoises like a piece of a training image, and copies appear: at 64 px they "
     f"sit {med:.1f} latent pixels apart (median), about the width of a training canvas (8). "
@@ -861,8 +863,8 @@ display(Markdown(
     f"U-Net reach {conv}x{conv} latent pixels, more than any canvas here, and self-attention "
     f"(SD has it at three of its four levels) connects every position at any size. What is "
     f"local is the *effective* dependence: most of an output pixel's gradient sits on its own "
-    f"input pixel, and the dependence on distant ones weakens as the canvas grows ({min(weaker):.1f}x to {max(weaker):.1f}x at "
-    f"distance 4). Copies appear {med:.1f} latent pixels apart (median), about one training "
+    f"input pixel, and the dependence on distant ones weakens as the canvas grows ({min(far):.1f}x to {max(far):.1f}x at "
+    f"distance 4 on canvases of twice the training side and more). Copies appear {med:.1f} latent pixels apart (median), about one training "
     f"canvas (8) apart. The model learned one composition per training-sized "
     f"neighbourhood; nothing in training taught it to keep distant regions consistent.\n"
     f"* *Counting duplicates undercounts them*: fused copies are one component. Scene accuracy "
