@@ -151,15 +151,14 @@ def export(name: str, out, format: str = "diffusers") -> Path:
     from ..pipelines.controlnet import SHIPPED
     from .lora import lora_names
 
-    names = ("text2img",) + tuple(f"controlnet_{k}" for k in SHIPPED) + lora_names()
+    adapters = lora_names()
+    names = ("text2img",) + tuple(f"controlnet_{k}" for k in SHIPPED) + adapters
     check_choice("name", name, names)
     check_choice("format", format, FORMATS)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"out ({out}) exists and is not empty; name a new folder")
-    from . import compat
-
-    if name in lora_names():
+    if name in adapters:
         from ..checkpoints import weights_path
         from .lora import export_lora
 
@@ -167,6 +166,8 @@ def export(name: str, out, format: str = "diffusers") -> Path:
         _write_provenance(out, name, format, "pipe.load_lora_weights(DIR) on the exported "
                           "text2img (stock diffusers LoRA format, alpha / r folded into B)")
         return out
+    from . import compat
+
     if name == "text2img":
         model = diffusers_pipeline()
         parts = [model.unet, model.vae]
@@ -192,6 +193,17 @@ def _write_provenance(out: Path, name: str, format: str, load: str) -> None:
 
 
 @torch.no_grad()
+def pixel_gap(ours, theirs, prompts, latents, steps: int, guidance_scale: float, **extra) -> float:
+    """Largest |pixel difference| in [0, 1] units between a course pipeline ``ours`` (images in
+    [-1, 1]) and a diffusers pipeline ``theirs`` (in [0, 1]) run on the same prompts, initial
+    latents, steps and guidance; ``extra`` goes to both (e.g. a ControlNet's ``image``)."""
+    kw = dict(latents=latents, num_inference_steps=steps, guidance_scale=guidance_scale, **extra)
+    a = ours(list(prompts), progress=False, **kw).images
+    b = theirs(list(prompts), height=32, width=32, output_type="pt", **kw).images
+    return float(((a + 1) / 2 - b).abs().max())
+
+
+@torch.no_grad()
 def check_text2img(directory, prompts=("a small red circle at the top left",
                                        "a large blue square"),
                    seed: int = 0, steps: int = 20, guidance_scale: float = 3.0) -> float:
@@ -211,11 +223,7 @@ def check_text2img(directory, prompts=("a small red circle at the top left",
     shape = (len(prompts), ours.vae.latent_channels, 32 // ours.vae.downscale,
              32 // ours.vae.downscale)
     latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    a = ours(prompts, latents=latents, num_inference_steps=steps,
-             guidance_scale=guidance_scale, progress=False).images
-    b = theirs(prompts, latents=latents, num_inference_steps=steps, height=32, width=32,
-               guidance_scale=guidance_scale, output_type="pt").images
-    return float(((a + 1) / 2 - b).abs().max())
+    return pixel_gap(ours, theirs, prompts, latents, steps, guidance_scale)
 
 
 def diffusers_controlnet_pipeline(controlnet, pipe=None):
@@ -252,8 +260,4 @@ def check_controlnet(directory, kind: str = "edges", seed: int = 0, steps: int =
     scenes = make_shapes(2, seed=seed)
     maps = scenes.edges if kind == "edges" else scenes.masks
     latents = torch.randn((2, 4, 8, 8), generator=torch.Generator().manual_seed(seed))
-    a = ours(scenes.captions, image=maps, latents=latents, num_inference_steps=steps,
-             guidance_scale=guidance_scale, progress=False).images
-    b = theirs(scenes.captions, image=maps, latents=latents, num_inference_steps=steps,
-               height=32, width=32, guidance_scale=guidance_scale, output_type="pt").images
-    return float(((a + 1) / 2 - b).abs().max())
+    return pixel_gap(ours, theirs, scenes.captions, latents, steps, guidance_scale, image=maps)

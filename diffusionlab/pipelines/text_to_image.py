@@ -102,7 +102,7 @@ class TextToImage(DiffusionPipeline):
         h, w = 32 // self.vae.downscale, 32 // self.vae.downscale
         L = self.clip.max_length
         per_layer = {name: torch.zeros(L, h, w) for name in layers}
-        steps = [0]
+        calls = dict.fromkeys(layers, 0)                            # one per U-Net call
         guided_pass = float(guidance_scale) != 1.0
 
         def hook(name):
@@ -115,10 +115,9 @@ class TextToImage(DiffusionPipeline):
                 a = a.T.reshape(L, 1, side, side)
                 per_layer[name].add_(F.interpolate(a.float().cpu(), size=(h, w),
                                                    mode="nearest")[:, 0])
-                steps[0] += name == first
+                calls[name] += 1
             return record
 
-        first = next(iter(layers))
         handles = []
         try:
             for name, m in layers.items():
@@ -134,6 +133,6 @@ class TextToImage(DiffusionPipeline):
                 hd.remove()
         ids = self.clip.tokenize(prompt)["input_ids"][0].tolist()
         tokens = self.clip.tokenizer.convert_ids_to_tokens(ids)
-        per_layer = {name: total / max(steps[0], 1) for name, total in per_layer.items()}
+        per_layer = {name: total / max(calls[name], 1) for name, total in per_layer.items()}
         return CrossAttentionMaps(tokens=tokens, maps=torch.stack(list(per_layer.values())).mean(0),
                                   image=out.images[0], layers=per_layer)
